@@ -1,0 +1,1 @@
+"""mlpilot package."""

@@ -1,0 +1,45 @@
+"""Pydantic models shared by every package, and the error types. Imports nothing of ours."""
+
+from __future__ import annotations
+
+from schemas._errors import ConfigError, DataError, MlpilotError, SandboxError
+from schemas._metric import (
+    DEFAULT_METRIC,
+    METRIC_ALIASES,
+    METRICS,
+    TASK_TYPES,
+    Direction,
+    MetricInfo,
+    PredictKind,
+    TaskType,
+)
+from schemas._profile import (
+    META_FEATURE_NAMES,
+    META_FEATURE_VERSION,
+    META_FEATURES,
+    ColumnKind,
+    ColumnProfile,
+    DatasetProfile,
+)
+from schemas._run import RUN_RECORD_VERSION, IsolationLevel, LLMUsage, RunRecord
+from schemas._space import (
+    CategoricalParam,
+    FamilySpace,
+    FloatParam,
+    IntParam,
+    Param,
+    ParamValue,
+    TrialConfig,
+)
+from schemas._task import Budget, TaskSpec
+from schemas._trial import FailureKind, TrialResult, TrialSource, TrialSpec, TrialStatus
+
+__all__ = [
+    "DEFAULT_METRIC", "METRICS", "METRIC_ALIASES", "META_FEATURES", "META_FEATURE_NAMES",
+    "META_FEATURE_VERSION", "RUN_RECORD_VERSION", "TASK_TYPES",
+    "Budget", "CategoricalParam", "ColumnKind", "ColumnProfile", "ConfigError", "DataError",
+    "DatasetProfile", "Direction", "FailureKind", "FamilySpace", "FloatParam", "IntParam",
+    "IsolationLevel", "LLMUsage", "MetricInfo", "MlpilotError", "Param", "ParamValue",
+    "PredictKind", "RunRecord", "SandboxError", "TaskSpec", "TaskType", "TrialConfig",
+    "TrialResult", "TrialSource", "TrialSpec", "TrialStatus",
+]

@@ -1,0 +1,57 @@
+"""The record of one run: what ``run.json`` holds and what the memory stores."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas._metric import Direction, TaskType
+from schemas._task import TaskSpec
+from schemas._trial import TrialResult
+
+IsolationLevel = Literal["bwrap", "process", "in-process"]
+
+RUN_RECORD_VERSION = 1
+
+
+class LLMUsage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    model: str = "none"
+    n_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    time_s: float = 0.0
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: int = RUN_RECORD_VERSION
+    run_id: str
+    mlpilot_version: str
+    status: Literal["completed", "failed"]
+    created_at: datetime
+    task: TaskSpec
+    task_type: TaskType
+    metric: str
+    direction: Direction
+    n_rows: int
+    n_holdout: int
+    best: TrialResult | None
+    holdout_score: float | None
+    dummy_holdout_score: float | None
+    n_trials: int
+    n_failed: int
+    trials_by_source: dict[str, int]
+    retrieved_runs: tuple[str, ...] = ()
+    llm: LLMUsage = LLMUsage()
+    isolation: IsolationLevel
+    search_time_s: float
+    finalize_time_s: float
+    total_time_s: float
+    stop_reason: str
+    notices: tuple[str, ...] = ()
