@@ -1,0 +1,174 @@
+"""The trial loop: ask BO for a configuration, run it in the executor, score it, tell BO.
+
+With ``--llm none`` this is the whole search. Later the planner feeds the same
+loop through ``OptunaSearch.enqueue`` (LLM warm-start) and the verifier reads
+its results. Every loop exit is a budget: trials or wall seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import joblib
+import numpy as np
+
+from sandbox import Executor
+from schemas import ConfigError, TaskSpec, TrialConfig, TrialResult, TrialSource, TrialSpec
+from tools.bo import OptunaSearch
+from tools.metrics import is_better
+from tools.pipeline import build_pipeline
+from tools.scoring import score_trial
+
+log = logging.getLogger(__name__)
+
+TrialCallback = Callable[[TrialResult, "TrialResult | None"], None]
+
+
+@dataclass(frozen=True)
+class SearchData:
+    """What the loop needs about the training part (never the holdout)."""
+
+    y: np.ndarray
+    folds: np.ndarray
+    n_classes: int | None
+    numeric_columns: Sequence[str]
+    categorical_columns: Sequence[str]
+
+
+@dataclass
+class SearchOutcome:
+    trials: list[TrialResult] = field(default_factory=list)
+    stop_reason: str = ""
+    elapsed_s: float = 0.0
+
+    def best(self, direction: str) -> TrialResult | None:
+        best: TrialResult | None = None
+        for t in self.trials:
+            if t.ok and t.cv_score is not None and (
+                    best is None or is_better(t.cv_score, best.cv_score, direction)):  # type: ignore[arg-type]
+                best = t
+        return best
+
+
+@dataclass
+class _Pending:
+    number: int
+    spec: TrialSpec
+    submitted: float
+
+
+class SearchLoop:
+    """Runs up to ``n_trials`` trials, ``n_workers`` at a time, until the deadline."""
+
+    def __init__(self, task: TaskSpec, *, search: OptunaSearch, executor: Executor,
+                 data: SearchData, trials_dir: Path, on_trial: TrialCallback | None = None,
+                 first_trial_id: int = 0) -> None:
+        self.task = task
+        self.search = search
+        self.executor = executor
+        self.data = data
+        self.trials_dir = trials_dir
+        self.on_trial = on_trial
+        self.first_trial_id = first_trial_id
+
+    def run(self, *, deadline: float | None) -> SearchOutcome:
+        """Run the loop; ``deadline`` is a ``time.monotonic()`` value or None."""
+        budget = self.task.budget
+        n_workers = self.task.n_workers
+        outcome = SearchOutcome()
+        start = time.monotonic()
+        pending: dict[Future[TrialResult], _Pending] = {}
+        n_started = 0
+        with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="trial") as pool:
+            while True:
+                past_deadline = deadline is not None and time.monotonic() >= deadline
+                while (not past_deadline and len(pending) < n_workers
+                       and n_started < budget.n_trials):
+                    item = self._start_trial(self.first_trial_id + n_started, deadline)
+                    n_started += 1
+                    if isinstance(item, TrialResult):  # could not even be built
+                        self._finish(item, None, outcome)
+                        continue
+                    pending[pool.submit(self.executor.run, item.spec)] = item
+                if not pending:
+                    break
+                wait_s = None if deadline is None else max(0.0, deadline - time.monotonic())
+                done, _ = wait(pending, timeout=wait_s, return_when=FIRST_COMPLETED)
+                if not done:  # the deadline passed with trials still running: stop them
+                    self._cancel(pending, outcome)
+                    continue
+                for fut in done:
+                    item = pending.pop(fut)
+                    self._finish(fut.result(), item.number, outcome)
+        outcome.elapsed_s = time.monotonic() - start
+        if n_started >= budget.n_trials:
+            outcome.stop_reason = f"trial budget reached ({budget.n_trials} trials)"
+        else:
+            outcome.stop_reason = f"time budget reached ({budget.time_budget_s:g} s)"
+        return outcome
+
+    def _start_trial(self, trial_id: int, deadline: float | None) -> _Pending | TrialResult:
+        number, config, source = self.search.ask()
+        work_dir = self.trials_dir / f"{trial_id:04d}"
+        work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            pipeline = build_pipeline(
+                config, task_type=self.task.task_type or "regression",
+                numeric_columns=self.data.numeric_columns,
+                categorical_columns=self.data.categorical_columns,
+                seed=self.task.seed, n_threads=1)
+        except ConfigError as exc:
+            self.search.tell(number, None)
+            return _failed(trial_id, config, source, f"invalid configuration: {exc}")
+        estimator_path = work_dir / "estimator.joblib"
+        joblib.dump(pipeline, estimator_path)
+        timeout_s = self.task.budget.trial_timeout_s
+        if deadline is not None:
+            timeout_s = max(1.0, min(timeout_s, deadline - time.monotonic()))
+        spec = TrialSpec(
+            trial_id=trial_id, config=config, source=source, work_dir=work_dir,
+            estimator_path=estimator_path,
+            predict_kind="value" if self.data.n_classes is None else "proba",
+            timeout_s=timeout_s, memory_mb=self.task.budget.trial_memory_mb, n_threads=1)
+        return _Pending(number=number, spec=spec, submitted=time.monotonic())
+
+    def _finish(self, result: TrialResult, number: int | None, outcome: SearchOutcome) -> None:
+        result = score_trial(result, metric=self.task.metric or "", y=self.data.y,
+                             folds=self.data.folds, n_classes=self.data.n_classes)
+        if number is not None:
+            self.search.tell(number, result.cv_score if result.ok else None)
+        outcome.trials.append(result)
+        if result.ok:
+            log.info("trial %d %s: %.5f", result.trial_id, result.config.family, result.cv_score)
+        else:
+            log.info("trial %d %s failed (%s)", result.trial_id, result.config.family,
+                     result.failure)
+        if self.on_trial is not None:
+            self.on_trial(result, outcome.best(self.task.direction or "maximize"))
+
+    def _cancel(self, pending: dict[Future[TrialResult], _Pending],
+                outcome: SearchOutcome) -> None:
+        cancel_all = getattr(self.executor, "cancel_all", None)
+        if cancel_all is not None:
+            cancel_all()
+        for fut, item in list(pending.items()):
+            try:
+                result = fut.result(timeout=30)
+            except TimeoutError:
+                result = _failed(item.spec.trial_id, item.spec.config, item.spec.source,
+                                 "stopped at the deadline", failure="cancelled")
+            pending.pop(fut)
+            self._finish(result, item.number, outcome)
+
+
+def _failed(trial_id: int, config: TrialConfig, source: TrialSource, error: str,
+            failure: str = "exception") -> TrialResult:
+    return TrialResult(trial_id=trial_id, config=config, source=source, status="failed",
+                       error=error, failure=failure,  # type: ignore[arg-type]
+                       started_at=datetime.now(UTC))

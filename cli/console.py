@@ -1,0 +1,99 @@
+"""What a person watches: a live progress bar, the running leaderboard, the summary."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from schemas import DatasetProfile, RunRecord, TaskSpec, TrialResult
+
+_TOP = 5
+
+
+class RichObserver:
+    """Implements ``agents.RunObserver`` for a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._progress = Progress(TextColumn("[bold]trials"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), TextColumn("{task.description}"),
+                                  console=console)
+        self._task_id = self._progress.add_task("", total=None)
+        self._trials: list[TrialResult] = []
+        self._direction = "maximize"
+        self._live: Live | None = None
+
+    def __enter__(self) -> RichObserver:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+    def on_stage(self, message: str) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        self.console.print(f"[cyan]•[/cyan] {message}")
+
+    def on_search_start(self, task: TaskSpec, profile: DatasetProfile, n_families: int) -> None:
+        self._direction = task.direction or "maximize"
+        for notice in profile.notices:
+            self.console.print(f"[yellow]•[/yellow] {notice}")
+        self.console.print(f"[cyan]•[/cyan] searching {n_families} model families, "
+                           f"{task.budget.n_trials} trials, {task.n_workers} worker(s)")
+        self._progress.update(self._task_id, total=task.budget.n_trials)
+        self._live = Live(Group(self._progress, self._table()), console=self.console,
+                          refresh_per_second=4, transient=False)
+        self._live.start()
+
+    def on_trial(self, result: TrialResult, best: TrialResult | None) -> None:
+        self._trials.append(result)
+        best_text = "" if best is None or best.cv_score is None else (
+            f"best {best.cv_score:.4f} ({best.config.family})")
+        self._progress.update(self._task_id, advance=1, description=best_text)
+        if self._live is not None:
+            self._live.update(Group(self._progress, self._table()))
+
+    def _table(self) -> Table:
+        table = Table(title="leaderboard (CV)", title_justify="left", expand=False)
+        for col in ("#", "family", "source", "cv score", "± std", "fit s"):
+            table.add_column(col)
+        sign = -1.0 if self._direction == "maximize" else 1.0
+        done = sorted((t for t in self._trials if t.ok and t.cv_score is not None),
+                      key=lambda t: sign * (t.cv_score or 0.0))
+        for t in done[:_TOP]:
+            table.add_row(str(t.trial_id), t.config.family, t.source, f"{t.cv_score:.4f}",
+                          f"{t.cv_std or 0.0:.4f}", f"{t.fit_time_s:.1f}")
+        n_failed = sum(not t.ok for t in self._trials)
+        if n_failed:
+            table.caption = f"{n_failed} failed trial(s)"
+        return table
+
+
+def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
+    direction = "higher is better" if record.direction == "maximize" else "lower is better"
+    console.print()
+    if record.best is None:
+        console.print(f"[red bold]No trial succeeded[/red bold] ({record.n_failed} failed). "
+                      f"See {run_dir}/report.md and leaderboard.csv.")
+        return
+    best = record.best
+    console.print(f"[bold green]Done.[/bold green] {record.n_trials} trials "
+                  f"({record.n_failed} failed), search {record.search_time_s:.1f} s, "
+                  f"finalize {record.finalize_time_s:.1f} s — {record.stop_reason}.")
+    console.print(f"  best model   {best.config.family} (trial {best.trial_id}, {best.source})")
+    console.print(f"  CV {record.metric:<9} {best.cv_score:.4f} ± {best.cv_std or 0.0:.4f}"
+                  f"   ({direction})")
+    if record.holdout_score is not None and record.dummy_holdout_score is not None:
+        console.print(f"  holdout      {record.holdout_score:.4f}   dummy baseline "
+                      f"{record.dummy_holdout_score:.4f}   ({record.n_holdout} rows, scored once)")
+    console.print(f"  sandbox      {record.isolation}")
+    console.print(f"  saved in     {run_dir}/ (model.joblib, report.md, leaderboard.csv, run.json)")
+    console.print(f"  predict with mlpilot predict {run_dir} NEW.csv --out predictions.csv")

@@ -1,0 +1,96 @@
+"""The deployable model: feature preparation plus the fitted pipeline, one object.
+
+``model.joblib`` holds a ``FittedModel``. It takes raw rows with the training
+columns (extra columns are ignored) and returns labels in the user's own
+vocabulary, or class probabilities.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from schemas import DataError, TaskType
+from tools.features import FeaturePrep
+
+MODEL_FILE = "model.joblib"
+
+
+@dataclass
+class FittedModel:
+    """What ``mlpilot predict`` loads. Built only by ``fit_final_model``."""
+
+    prep: FeaturePrep
+    pipeline: Any
+    task_type: TaskType
+    target: str
+    classes: tuple[Any, ...] | None
+    mlpilot_version: str
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.classes is not None
+
+    @property
+    def input_columns(self) -> list[str]:
+        return list(self.prep.input_columns_)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        if not self.is_classifier:
+            raise DataError("The model is a regressor: it has no class probabilities.")
+        return np.asarray(self.pipeline.predict_proba(self.prep.transform(X)), dtype=float)
+
+    def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
+        """Probabilities (n, K) for a classifier, values (n,) for a regressor."""
+        if self.is_classifier:
+            return self.predict_proba(X)
+        return np.asarray(self.pipeline.predict(self.prep.transform(X)), dtype=float)
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        raw = self.predict_raw(X)
+        if self.classes is None:
+            return raw
+        return np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)]
+
+    def save(self, run_dir: Path) -> Path:
+        path = run_dir / MODEL_FILE
+        tmp = path.with_suffix(".tmp")
+        joblib.dump(self, tmp)
+        tmp.replace(path)
+        return path
+
+
+def fit_final_model(pipeline: Any, prep: FeaturePrep, X_train: pd.DataFrame, y_train: np.ndarray,
+                    *, task_type: TaskType, target: str, classes: tuple[Any, ...] | None,
+                    mlpilot_version: str) -> FittedModel:
+    """Fit ``pipeline`` on all training rows (already transformed by ``prep``)."""
+    pipeline.fit(X_train, y_train)
+    return FittedModel(prep=prep, pipeline=pipeline, task_type=task_type, target=target,
+                       classes=classes, mlpilot_version=mlpilot_version)
+
+
+def load_model(run_dir: Path) -> FittedModel:
+    path = run_dir / MODEL_FILE if run_dir.is_dir() else run_dir
+    if not path.is_file():
+        raise DataError(f"No model found at '{path}': give the folder of a finished run.")
+    model = joblib.load(path)
+    if not isinstance(model, FittedModel):
+        raise DataError(f"'{path}' does not hold an mlpilot model.")
+    return model
+
+
+def prediction_frame(model: FittedModel, X: pd.DataFrame) -> pd.DataFrame:
+    """One row per input row, in order: ``prediction`` and, for a classifier, ``proba_<class>``."""
+    raw = model.predict_raw(X)
+    if model.classes is None:
+        return pd.DataFrame({"prediction": raw})
+    labels = np.asarray(model.classes, dtype=object)[raw.argmax(axis=1)]
+    out = pd.DataFrame({"prediction": labels})
+    for i, cls in enumerate(model.classes):
+        out[f"proba_{cls}"] = raw[:, i]
+    return out

@@ -1,0 +1,39 @@
+"""Score a finished trial from its out-of-fold predictions, in the parent process.
+
+Scores never come from a trial's own output: the executor only hands back
+predictions, and this module computes the metric on the known labels.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from schemas import TrialResult
+from tools.metrics import fold_scores
+
+log = logging.getLogger(__name__)
+
+
+def score_trial(result: TrialResult, *, metric: str, y: np.ndarray, folds: np.ndarray,
+                n_classes: int | None) -> TrialResult:
+    """Return ``result`` with its CV score filled in, or marked failed if the output is unusable."""
+    if not result.ok or result.predictions_path is None:
+        return result
+    try:
+        pred = np.load(result.predictions_path, allow_pickle=False)
+        expected = (len(y), n_classes) if n_classes else (len(y),)
+        if pred.shape != expected or not np.isfinite(pred).all():
+            raise ValueError(f"predictions of shape {pred.shape} (expected {expected}) "
+                             "or with non-finite values")
+        scores = fold_scores(metric, y, pred, folds, n_classes=n_classes)
+    except (OSError, ValueError) as exc:
+        log.info("trial %d: unusable predictions: %s", result.trial_id, exc)
+        return result.model_copy(update={
+            "status": "failed", "failure": "invalid_output", "error": str(exc)[-2000:]})
+    return result.model_copy(update={
+        "cv_score": float(np.mean(scores)),
+        "cv_std": float(np.std(scores)),
+        "fold_scores": tuple(float(s) for s in scores),
+    })
