@@ -24,7 +24,7 @@ class TaskSpec(BaseModel):
     """What to learn, how to score it and how much to spend.
 
     ``task_type``, ``metric`` and ``direction`` may be left empty by intake;
-    ``tools.intake.resolve_task`` fills them from the data and the metric table.
+    ``tools.intake.prepare`` fills them from the data and the metric table.
     """
 
     model_config = ConfigDict(frozen=True)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,9 +25,6 @@ logger = logging.getLogger(__name__)
 LEADERBOARD_COLUMNS: tuple[str, ...] = (
     "rank", "trial_id", "status", "source", "family", "cv_score", "cv_std",
     "fit_time_s", "wall_time_s", "failure", "error", "params",
-)
-FAMILY_COLUMNS: tuple[str, ...] = (
-    "family", "n_trials", "n_ok", "n_failed", "best_cv_score", "best_cv_std", "best_trial_id",
 )
 _DIRECTIONS: tuple[str, ...] = ("maximize", "minimize")
 _MAX_ERROR_CHARS = 300
@@ -119,25 +118,29 @@ def write_leaderboard(path: Path, trials: Sequence[TrialResult], direction: Dire
     return path
 
 
-def family_frame(trials: Sequence[TrialResult], direction: Direction) -> pd.DataFrame:
-    """One row per model family with its best trial, best family first.
+@dataclass(frozen=True)
+class FamilySummary:
+    """One model family's trials: how many, how many failed, and its best scored trial."""
 
-    Families without any scored trial come last, with an empty best score and
-    a best_trial_id of -1.
+    family: str
+    n_trials: int
+    n_ok: int
+    n_failed: int
+    best: TrialResult | None
+
+
+def family_summary(trials: Sequence[TrialResult], direction: Direction) -> list[FamilySummary]:
+    """One entry per model family, the family with the best trial first.
+
+    Families without any scored trial come last, with ``best`` set to None.
     """
-    rows: dict[str, dict[str, float | int | str]] = {}
+    firsts: dict[str, TrialResult] = {}
     for t in rank_trials(trials, direction):
-        if t.config.family not in rows:
-            best = is_scored(t)
-            rows[t.config.family] = {
-                "family": t.config.family, "n_trials": 0, "n_ok": 0, "n_failed": 0,
-                "best_cv_score": float(t.cv_score or 0.0) if best else float("nan"),
-                "best_cv_std": _optional(t.cv_std) if best else float("nan"),
-                "best_trial_id": t.trial_id if best else -1,
-            }
-    counts = {family: [0, 0] for family in rows}
-    for t in trials:
-        counts[t.config.family][0 if t.ok else 1] += 1
-    for family, (n_ok, n_failed) in counts.items():
-        rows[family].update(n_trials=n_ok + n_failed, n_ok=n_ok, n_failed=n_failed)
-    return pd.DataFrame(list(rows.values()), columns=list(FAMILY_COLUMNS))
+        firsts.setdefault(t.config.family, t)
+    counts = Counter((t.config.family, t.ok) for t in trials)
+    return [
+        FamilySummary(family=family, n_trials=counts[family, True] + counts[family, False],
+                      n_ok=counts[family, True], n_failed=counts[family, False],
+                      best=first if is_scored(first) else None)
+        for family, first in firsts.items()
+    ]

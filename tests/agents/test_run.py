@@ -1,0 +1,66 @@
+"""A whole run through the agent layer with the in-process executor (fast, no sandbox)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agents import execute_run, read_run_record
+from sandbox import DataBundle, InProcessExecutor
+from schemas import Budget, TaskSpec
+from tools.datasets import load_bundled
+from tools.model import load_model, prediction_frame
+
+
+@contextmanager
+def in_process(bundle: DataBundle, scratch: Path) -> Iterator[InProcessExecutor]:
+    yield InProcessExecutor(bundle)
+
+
+def test_iris_run_writes_a_complete_run_folder(tmp_path: Path) -> None:
+    table = load_bundled("iris")
+    task = TaskSpec(data_path=Path("bundled:iris"), target="species", metric="accuracy",
+                    budget=Budget(n_trials=6), n_folds=3)
+    result = execute_run(task, table, run_dir=tmp_path / "run", make_executor=in_process,
+                         version="test")
+    record = result.record
+    assert record.status == "completed"
+    assert record.task_type == "multiclass"
+    assert record.n_trials == 6
+    assert sum(record.trials_by_source.values()) == 6
+    assert record.best is not None and record.best.cv_score is not None
+    assert record.best.cv_score > 0.85
+    assert record.holdout_score is not None and record.holdout_score > 0.8
+    assert record.dummy_holdout_score is not None and record.dummy_holdout_score < 0.5
+    assert read_run_record(tmp_path / "run") == record
+
+    ledger = (tmp_path / "run" / "trials.jsonl").read_text().splitlines()
+    assert [json.loads(line)["trial_id"] for line in ledger] == list(range(6))
+
+    model = load_model(tmp_path / "run")
+    frame = prediction_frame(model, table.drop(columns=["species"]).head(10))
+    assert list(frame.columns[:1]) == ["prediction"]
+    assert frame.shape == (10, 1 + 3)
+    assert np.allclose(frame.filter(like="proba_").sum(axis=1), 1.0)
+
+
+def test_holdout_is_never_given_to_trials(tmp_path: Path) -> None:
+    table = load_bundled("breast_cancer")
+    task = TaskSpec(data_path=Path("bundled:breast_cancer"), target="diagnosis",
+                    budget=Budget(n_trials=1), holdout_fraction=0.25)
+    seen: list[int] = []
+
+    @contextmanager
+    def spy(bundle: DataBundle, scratch: Path) -> Iterator[InProcessExecutor]:
+        seen.append(bundle.n_rows)
+        yield InProcessExecutor(bundle)
+
+    record = execute_run(task, table, run_dir=tmp_path / "run", make_executor=spy,
+                         version="test").record
+    assert seen == [record.n_rows - record.n_holdout]
+    assert record.n_holdout == pytest.approx(0.25 * len(table), abs=1)

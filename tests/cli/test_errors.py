@@ -1,0 +1,126 @@
+"""Bad input ends with one line on stderr and exit code 2, and leaves no run behind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cli.main import main
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    return code, err
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.normal(size=60), "b": rng.integers(0, 5, 60),
+                       "y": rng.integers(0, 2, 60)})
+    path = tmp_path / "t.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def _assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2
+    assert err.startswith("error:"), err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, err = _run(capsys, "run", str(tmp_path / "nope.csv"), "--target", "y", "--out", str(out))
+    _assert_one_line_error(code, err, "nope.csv")
+    assert not out.exists()
+
+
+def test_empty_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("")
+    code, err = _run(capsys, "run", str(path), "--target", "y")
+    _assert_one_line_error(code, err)
+
+
+def test_unreadable_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "garbage.parquet"
+    path.write_bytes(bytes(range(256)) * 10)
+    code, err = _run(capsys, "run", str(path), "--target", "y")
+    _assert_one_line_error(code, err)
+
+
+def test_unknown_target(capsys: pytest.CaptureFixture[str], table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, err = _run(capsys, "run", str(table), "--target", "yy", "--out", str(out))
+    _assert_one_line_error(code, err, "yy")
+    assert not out.exists()
+
+
+def test_single_class_target(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "one.csv"
+    pd.DataFrame({"a": range(50), "y": ["x"] * 50}).to_csv(path, index=False)
+    code, err = _run(capsys, "run", str(path), "--target", "y")
+    _assert_one_line_error(code, err)
+
+
+def test_target_entirely_missing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "nan.csv"
+    pd.DataFrame({"a": range(50), "y": [np.nan] * 50}).to_csv(path, index=False)
+    code, err = _run(capsys, "run", str(path), "--target", "y")
+    _assert_one_line_error(code, err)
+
+
+def test_fewer_rows_than_folds(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "tiny.csv"
+    pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "y": [1.0, 2.5, 3.1, 4.7]}).to_csv(path, index=False)
+    code, err = _run(capsys, "run", str(path), "--target", "y")
+    _assert_one_line_error(code, err)
+
+
+def test_unknown_metric(capsys: pytest.CaptureFixture[str], table: Path) -> None:
+    code, err = _run(capsys, "run", str(table), "--target", "y", "--metric", "awesomeness")
+    _assert_one_line_error(code, err, "awesomeness")
+
+
+def test_metric_unfit_for_task(capsys: pytest.CaptureFixture[str], table: Path) -> None:
+    code, err = _run(capsys, "run", str(table), "--target", "y", "--metric", "rmse")
+    _assert_one_line_error(code, err, "rmse")
+
+
+def test_bad_budget(capsys: pytest.CaptureFixture[str], table: Path) -> None:
+    code, err = _run(capsys, "run", str(table), "--target", "y", "--trials", "0")
+    _assert_one_line_error(code, err, "--trials")
+
+
+def test_llm_not_available_yet(capsys: pytest.CaptureFixture[str], table: Path) -> None:
+    code, err = _run(capsys, "run", str(table), "--target", "y", "--llm", "local")
+    _assert_one_line_error(code, err, "--llm")
+
+
+def test_out_folder_not_empty(capsys: pytest.CaptureFixture[str], table: Path,
+                              tmp_path: Path) -> None:
+    out = tmp_path / "used"
+    out.mkdir()
+    (out / "run.json").write_text("{}")
+    code, err = _run(capsys, "run", str(table), "--target", "y", "--out", str(out))
+    _assert_one_line_error(code, err, "not empty")
+    assert (out / "run.json").read_text() == "{}"
+
+
+def test_predict_without_a_run(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                               table: Path) -> None:
+    code, err = _run(capsys, "predict", str(tmp_path / "norun"), str(table))
+    _assert_one_line_error(code, err)
+
+
+def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["run"])
+    assert exc.value.code == 2

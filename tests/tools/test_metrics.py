@@ -1,0 +1,121 @@
+"""Metrics agree with scikit-learn on known inputs, and the helpers around them behave."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from schemas import METRICS, ConfigError
+from tools.metrics import dummy_prediction, fold_scores, is_better, normalized_score, score
+
+_RNG = np.random.default_rng(42)
+_Y_BIN = _RNG.integers(0, 2, 200)
+_P_BIN = np.clip(_Y_BIN * 0.3 + _RNG.random(200) * 0.7, 0, 1)
+_PROBA_BIN = np.column_stack([1 - _P_BIN, _P_BIN])
+_Y_MC = _RNG.integers(0, 3, 300)
+_RAW = _RNG.random((300, 3)) + np.eye(3)[_Y_MC] * 0.8
+_PROBA_MC = _RAW / _RAW.sum(axis=1, keepdims=True)
+_Y_REG = _RNG.normal(10, 3, 150)
+_P_REG = _Y_REG + _RNG.normal(0, 1, 150)
+
+
+@pytest.mark.parametrize(("metric", "expected"), [
+    ("roc_auc", skm.roc_auc_score(_Y_BIN, _P_BIN)),
+    ("log_loss", skm.log_loss(_Y_BIN, _PROBA_BIN)),
+    ("accuracy", skm.accuracy_score(_Y_BIN, _P_BIN > 0.5)),
+    ("balanced_accuracy", skm.balanced_accuracy_score(_Y_BIN, _P_BIN > 0.5)),
+    ("f1", skm.f1_score(_Y_BIN, _P_BIN > 0.5)),
+    ("f1_macro", skm.f1_score(_Y_BIN, _P_BIN > 0.5, average="macro")),
+    ("f1_weighted", skm.f1_score(_Y_BIN, _P_BIN > 0.5, average="weighted")),
+])
+def test_binary_metrics_match_sklearn(metric: str, expected: float) -> None:
+    assert score(metric, _Y_BIN, _PROBA_BIN, n_classes=2) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("metric", "expected"), [
+    ("roc_auc", skm.roc_auc_score(_Y_MC, _PROBA_MC, multi_class="ovr", average="macro")),
+    ("log_loss", skm.log_loss(_Y_MC, _PROBA_MC)),
+    ("accuracy", skm.accuracy_score(_Y_MC, _PROBA_MC.argmax(1))),
+    ("balanced_accuracy", skm.balanced_accuracy_score(_Y_MC, _PROBA_MC.argmax(1))),
+    ("f1_macro", skm.f1_score(_Y_MC, _PROBA_MC.argmax(1), average="macro")),
+    ("f1_weighted", skm.f1_score(_Y_MC, _PROBA_MC.argmax(1), average="weighted")),
+])
+def test_multiclass_metrics_match_sklearn(metric: str, expected: float) -> None:
+    assert score(metric, _Y_MC, _PROBA_MC, n_classes=3) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("metric", "expected"), [
+    ("rmse", math.sqrt(skm.mean_squared_error(_Y_REG, _P_REG))),
+    ("mae", skm.mean_absolute_error(_Y_REG, _P_REG)),
+    ("r2", skm.r2_score(_Y_REG, _P_REG)),
+])
+def test_regression_metrics_match_sklearn(metric: str, expected: float) -> None:
+    assert score(metric, _Y_REG, _P_REG, n_classes=None) == pytest.approx(expected, rel=1e-9)
+
+
+def test_every_metric_is_computable() -> None:
+    for name, info in METRICS.items():
+        if "regression" in info.task_types:
+            assert math.isfinite(score(name, _Y_REG, _P_REG, n_classes=None))
+        else:
+            assert math.isfinite(score(name, _Y_BIN, _PROBA_BIN, n_classes=2))
+
+
+def test_log_loss_survives_zero_probabilities() -> None:
+    y = np.array([0, 1, 2])
+    proba = np.eye(3)[[1, 1, 2]]  # certain and wrong on the first row
+    value = score("log_loss", y, proba, n_classes=3)
+    assert math.isfinite(value) and value == pytest.approx(-math.log(1e-15) / 3, rel=1e-6)
+
+
+def test_multiclass_auc_skips_a_class_missing_from_y_true() -> None:
+    present = _Y_MC != 2
+    y, proba = _Y_MC[present], _PROBA_MC[present]
+    expected = np.mean([skm.roc_auc_score(y == c, proba[:, c]) for c in (0, 1)])
+    assert score("roc_auc", y, proba, n_classes=3) == pytest.approx(expected)
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(ConfigError, match="'metric' parameter must be one of"):
+        score("auc", _Y_BIN, _PROBA_BIN, n_classes=2)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        score("accuracy", _Y_BIN, _PROBA_BIN, n_classes=3)
+    with pytest.raises(ValueError, match="NaN"):
+        score("rmse", _Y_REG, np.full(150, np.nan), n_classes=None)
+    with pytest.raises(ConfigError, match="'rmse' is for regression"):
+        score("rmse", _Y_BIN, _PROBA_BIN, n_classes=2)
+
+
+def test_fold_scores_score_each_fold_alone() -> None:
+    folds = np.arange(150) % 3
+    scores = fold_scores("mae", _Y_REG, _P_REG, folds, n_classes=None)
+    assert scores == pytest.approx(
+        [skm.mean_absolute_error(_Y_REG[folds == f], _P_REG[folds == f]) for f in range(3)])
+
+
+def test_dummy_prediction_and_its_scores() -> None:
+    y_train = np.array([0, 0, 0, 1, 2, 2])
+    dummy = dummy_prediction(y_train, 4, task_type="multiclass", n_classes=4)
+    assert dummy.shape == (4, 4)
+    np.testing.assert_allclose(dummy[0], [0.5, 1 / 6, 1 / 3, 0.0])
+    assert score("roc_auc", _Y_BIN, dummy_prediction(_Y_BIN, 200, task_type="binary",
+                                                     n_classes=2), n_classes=2) == 0.5
+    reg = dummy_prediction(_Y_REG, 150, task_type="regression", n_classes=None)
+    assert reg.shape == (150,) and score("r2", _Y_REG, reg, n_classes=None) == pytest.approx(0.0)
+
+
+def test_is_better_follows_the_direction() -> None:
+    assert is_better(0.9, 0.8, "maximize") and not is_better(0.8, 0.9, "maximize")
+    assert is_better(0.1, 0.2, "minimize") and not is_better(0.2, 0.2, "minimize")
+    assert is_better(0.5, None, "minimize") and is_better(0.5, float("nan"), "maximize")
+    assert not is_better(float("nan"), 0.5, "maximize")
+
+
+def test_normalized_score_in_both_directions() -> None:
+    assert normalized_score(0.75, dummy=0.5, best=1.0) == pytest.approx(0.5)
+    assert normalized_score(0.5, dummy=0.7, best=0.3) == pytest.approx(0.5)
+    assert normalized_score(0.7, dummy=0.7, best=0.3) == 0.0
+    assert normalized_score(0.4, dummy=0.4, best=0.4) == 0.0
