@@ -17,7 +17,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 
 from schemas import ConfigError
 
@@ -81,16 +82,27 @@ class _TorchMLP(BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
 
-    def _as_array(self, X: Any, *, reset: bool) -> np.ndarray:
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # densified on the way in
+        return tags
+
+    def _dense(self, X: Any) -> np.ndarray:
+        return np.ascontiguousarray(X.toarray() if sp.issparse(X) else X, dtype=np.float32)
+
+    def _training_data(self, X: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+        X, y = check_X_y(X, y, accept_sparse=True, dtype=np.float32,
+                         y_numeric=not self._classification)
+        self.n_features_in_ = X.shape[1]
+        return self._dense(X), y
+
+    def _as_array(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "state_")
         X = check_array(X, accept_sparse=True, dtype=np.float32)
-        if sp.issparse(X):
-            X = X.toarray()
-        if reset:
-            self.n_features_in_ = X.shape[1]
-        elif X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} was "
-                             f"fitted with {self.n_features_in_}.")
-        return np.ascontiguousarray(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return self._dense(X)
 
     def _split(self, target: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Row indices for training and for early stopping (None: no early stopping)."""
@@ -190,13 +202,14 @@ class _TorchMLP(BaseEstimator):
 
     def _forward(self, X: Any) -> np.ndarray:
         """Raw network outputs, computed on CPU from the stored weights."""
-        check_is_fitted(self, "state_")
-        X = self._as_array(X, reset=False)
+        X = self._as_array(X)
         import torch
 
-        net = _make_net(self.n_features_in_, self.hidden_size, self.n_layers, self.dropout,
-                        self.n_outputs_)
-        net.load_state_dict({k: torch.from_numpy(v) for k, v in self.state_.items()})
+        with torch.device("meta"):  # no random init: leaves the global RNG alone, and is quick
+            net = _make_net(self.n_features_in_, self.hidden_size, self.n_layers, self.dropout,
+                            self.n_outputs_)
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in self.state_.items()},
+                            assign=True)
         net.eval()
         n_threads = torch.get_num_threads()
         torch.set_num_threads(max(1, self.n_threads))
@@ -217,14 +230,11 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
     _classification = True
 
     def fit(self, X: Any, y: Any) -> TorchMLPClassifier:
-        X = self._as_array(X, reset=True)
-        y = np.asarray(y).ravel()
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
+        X, y = self._training_data(X, y)
+        check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
-            raise ValueError("TorchMLPClassifier needs at least 2 classes in y; "
-                             f"got {len(self.classes_)}.")
+            raise ValueError("TorchMLPClassifier needs at least 2 classes in y; got 1 class.")
         self._fit_network(X, codes.astype(np.int64), len(self.classes_))
         return self
 
@@ -235,19 +245,16 @@ class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self._forward(X), axis=1)]
+        logits = self._forward(X)
+        return self.classes_[np.argmax(logits, axis=1)]
 
 
 class TorchMLPRegressor(RegressorMixin, _TorchMLP):
     """MLP regressor on an internally standardized target (MSE loss)."""
 
     def fit(self, X: Any, y: Any) -> TorchMLPRegressor:
-        X = self._as_array(X, reset=True)
-        y = np.asarray(y, dtype=np.float64).ravel()
-        if len(y) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(y)}.")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("TorchMLPRegressor needs a finite target; y has NaN or inf.")
+        X, y = self._training_data(X, y)
+        y = y.astype(np.float64)
         self.y_mean_ = float(y.mean())
         std = float(y.std())
         self.y_std_ = std if std > 0 else 1.0

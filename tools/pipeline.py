@@ -31,6 +31,7 @@ from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler, StandardScaler
 from sklearn.svm import SVC, SVR
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
 from threadpoolctl import threadpool_limits
 
@@ -182,7 +183,14 @@ def scale_gamma(X: Any) -> float:
     return 1.0 / (X.shape[1] * var) if var > 0 else 1.0
 
 
-class RelativeGammaSVC(ClassifierMixin, BaseEstimator):
+class _SparseOK(BaseEstimator):
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+class RelativeGammaSVC(ClassifierMixin, _SparseOK):
     """RBF SVC whose ``gamma`` multiplies the "scale" value, with Platt-scaled probabilities.
 
     Probabilities come from ``CalibratedClassifierCV(ensemble=False)`` (the
@@ -198,10 +206,13 @@ class RelativeGammaSVC(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any) -> RelativeGammaSVC:
         X, y = check_X_y(X, y, accept_sparse="csr")
+        check_classification_targets(y)
         self.classes_, codes = np.unique(y, return_inverse=True)
         n_folds = min(5, int(np.bincount(codes).min()))
         if len(self.classes_) < 2 or n_folds < 2:
-            raise ValueError("RelativeGammaSVC needs at least 2 classes with 2 rows each.")
+            raise ValueError(f"RelativeGammaSVC needs at least 2 classes with 2 rows each; got "
+                             f"{len(self.classes_)} class(es), the smallest with "
+                             f"{np.bincount(codes).min()} row(s).")
         self.gamma_ = self.gamma * scale_gamma(X)
         svc = SVC(C=self.C, gamma=self.gamma_, class_weight=self.class_weight,
                   random_state=self.random_state)
@@ -216,10 +227,11 @@ class RelativeGammaSVC(ClassifierMixin, BaseEstimator):
         return np.asarray(self.model_.predict_proba(check_array(X, accept_sparse="csr")))
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
-class RelativeGammaSVR(RegressorMixin, BaseEstimator):
+class RelativeGammaSVR(RegressorMixin, _SparseOK):
     """RBF SVR on a standardized target; ``gamma`` multiplies the "scale" value."""
 
     def __init__(self, C: float = 1.0, gamma: float = 1.0, epsilon: float = 0.1) -> None:
@@ -244,7 +256,7 @@ class RelativeGammaSVR(RegressorMixin, BaseEstimator):
         return np.asarray(out) * self.y_std_ + self.y_mean_
 
 
-class _ThreadLimited(MetaEstimatorMixin, BaseEstimator):
+class _ThreadLimited(MetaEstimatorMixin, _SparseOK):
     """Fits and predicts the wrapped estimator under a limit of ``n_threads`` pool threads."""
 
     def __init__(self, estimator: Any, n_threads: int = 1) -> None:
@@ -255,6 +267,11 @@ class _ThreadLimited(MetaEstimatorMixin, BaseEstimator):
         with threadpool_limits(limits=self.n_threads):
             self.estimator_ = clone(self.estimator).fit(X, y)
         return self
+
+    @property
+    def n_features_in_(self) -> int:
+        check_is_fitted(self, "estimator_")
+        return int(self.estimator_.n_features_in_)
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")

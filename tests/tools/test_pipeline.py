@@ -59,7 +59,8 @@ def test_unseen_and_missing_categories_at_predict_time() -> None:
     for family in ("linear", "hist_gb", "mlp"):
         pipe = _build(default_config(get_family(family, "binary")), "binary").fit(X, y)
         new = X.iloc[:5].copy()
-        new["colour"] = ["purple", np.nan, "red", "never-seen", np.nan]
+        new["colour"] = pd.Series(["purple", np.nan, "red", "never-seen", np.nan],
+                                  index=new.index, dtype=object)
         new["size"] = np.nan
         proba = pipe.predict_proba(new)
         assert proba.shape == (5, 2) and np.all(np.isfinite(proba))
@@ -153,7 +154,7 @@ def _sampled_configs(spaces: tuple[FamilySpace, ...], n: int,
 
 @pytest.mark.parametrize("task_type", TASK_TYPES)
 def test_random_configs_of_every_family_build(task_type: TaskType, tmp_path: Path) -> None:
-    for config in _sampled_configs(catalog(task_type), 60, tmp_path):
+    for config in _sampled_configs(catalog(task_type), 30, tmp_path):
         assert validate_config(config, task_type) == config
         _build(config, task_type)
 

@@ -317,12 +317,12 @@ def test_class_codes_outside_the_probability_columns_are_refused(tmp_path: Path)
 def test_the_roc_curve_agrees_with_scikit_learn() -> None:
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from tools.report import _roc_points
+    from tools._report_plots import roc_points
 
     rng = np.random.default_rng(3)
     y = rng.integers(0, 2, 200)
     score = np.round(rng.random(200) + 0.5 * y, 1)  # rounded: many ties
-    fpr, tpr = _roc_points(y, score)
+    fpr, tpr = roc_points(y, score)
     ref_fpr, ref_tpr, _ = roc_curve(y, score, drop_intermediate=False)
     np.testing.assert_allclose(fpr, ref_fpr)
     np.testing.assert_allclose(tpr, ref_tpr)

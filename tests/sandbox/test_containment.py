@@ -1,0 +1,190 @@
+"""What the real sandbox must contain: hangs, memory hogs, network, leftovers, secrets, writes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from sandbox import SandboxPool
+from tests.sandbox import hostile
+from tests.sandbox.conftest import SECRET, TESTS_DIR, SpecFactory, processes_with
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["process", "bwrap"])
+def pool(request: pytest.FixtureRequest) -> SandboxPool:
+    return request.getfixturevalue(f"{request.param}_pool")
+
+
+def _good(make_spec: SpecFactory) -> object:
+    return make_spec(hostile.Sleep(seconds=0.0, n_folds=4), predict_kind="value")
+
+
+def _assert_pool_goes_on(pool: SandboxPool, make_spec: SpecFactory) -> None:
+    """Every slot (the broken one restarts) runs a good trial."""
+    specs = [_good(make_spec) for _ in range(pool.n_workers)]
+    with ThreadPoolExecutor(pool.n_workers) as threads:
+        results = list(threads.map(pool.run, specs))
+    assert all(r.ok for r in results), [r.error for r in results]
+
+
+def _wait_gone(token: str, timeout_s: float = 3.0) -> list[int]:
+    deadline = time.monotonic() + timeout_s
+    while processes_with(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return processes_with(token)
+
+
+def test_a_hanging_trial_is_killed_at_its_timeout(pool: SandboxPool,
+                                                  make_spec: SpecFactory) -> None:
+    result = pool.run(make_spec(hostile.SleepForever(), timeout_s=1.0))
+    assert result.status == "failed" and result.failure == "timeout"
+    assert "time limit of 1 s" in (result.error or "")
+    assert 1.0 <= result.wall_time_s < 5.0
+    _assert_pool_goes_on(pool, make_spec)
+
+
+def test_a_memory_hog_fails_alone(pool: SandboxPool, make_spec: SpecFactory) -> None:
+    result = pool.run(make_spec(hostile.MemoryHog(), memory_mb=300, timeout_s=60))
+    assert result.status == "failed" and result.failure in ("memory", "killed"), result.error
+    _assert_pool_goes_on(pool, make_spec)
+
+
+def test_the_parent_environment_is_not_visible(pool: SandboxPool,
+                                               make_spec: SpecFactory) -> None:
+    result = pool.run(make_spec(hostile.EnvSpy()))
+    assert "secret=None" in (result.error or "")
+    assert SECRET not in (result.error or "")
+
+
+def test_a_setsid_grandchild_is_gone_after_a_timeout(pool: SandboxPool,
+                                                     make_spec: SpecFactory) -> None:
+    if pool.isolation_level == "process" and pool._slots[0]._cgroup is None:
+        pytest.skip("without bwrap a setsid grandchild can only be found through a writable "
+                    "cgroup v1 pids hierarchy, which this host lacks")
+    token = f"mlpilot-daemon-{uuid.uuid4().hex}"
+    result = pool.run(make_spec(hostile.LeaveDaemon(token=token), timeout_s=3.0))
+    assert result.failure == "timeout"
+    assert _wait_gone(token) == []
+
+
+def test_a_setsid_grandchild_is_gone_after_a_finished_trial(pool: SandboxPool,
+                                                            make_spec: SpecFactory) -> None:
+    if pool.isolation_level == "process" and pool._slots[0]._cgroup is None:
+        pytest.skip("without bwrap a setsid grandchild can only be found through a writable "
+                    "cgroup v1 pids hierarchy, which this host lacks")
+    token = f"mlpilot-daemon-{uuid.uuid4().hex}"
+    result = pool.run(make_spec(hostile.LeaveDaemon(token=token, hang=False),
+                                predict_kind="value"))
+    assert result.ok, result.error
+    assert _wait_gone(token, timeout_s=1.0) == []
+
+
+def test_cancel_all_stops_running_trials_and_their_grandchildren(
+        pool: SandboxPool, make_spec: SpecFactory) -> None:
+    if pool.isolation_level == "process" and pool._slots[0]._cgroup is None:
+        pytest.skip("without bwrap a setsid grandchild can only be found through a writable "
+                    "cgroup v1 pids hierarchy, which this host lacks")
+    token = f"mlpilot-daemon-{uuid.uuid4().hex}"
+    spec = make_spec(hostile.LeaveDaemon(token=token), timeout_s=60)
+    with ThreadPoolExecutor(1) as threads:
+        future = threads.submit(pool.run, spec)
+        deadline = time.monotonic() + 20
+        while not processes_with(token) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert processes_with(token), "the daemon never started"
+        pool.cancel_all()
+        result = future.result(timeout=10)
+    assert result.status == "failed" and result.failure == "cancelled"
+    assert _wait_gone(token) == []
+    _assert_pool_goes_on(pool, make_spec)
+
+
+def test_output_is_kept_in_a_capped_log_and_its_tail_reported(pool: SandboxPool,
+                                                               make_spec: SpecFactory) -> None:
+    spec = make_spec(hostile.PrintsALot())
+    result = pool.run(spec)
+    assert result.failure == "exception" and "failed after printing" in (result.error or "")
+    log = (spec.work_dir / "output.log").read_text()
+    assert "progress line 199" in log and "last words on stderr" in log
+
+
+def test_the_child_runs_with_the_trials_thread_count(pool: SandboxPool,
+                                                     make_spec: SpecFactory) -> None:
+    result = pool.run(make_spec(hostile.ShowThreads(), n_threads=2))
+    assert "threads=[2]" in (result.error or "") and "omp_env='2'" in (result.error or "")
+
+
+@pytest.mark.parametrize("isolation", ["bwrap"])
+def test_no_network_inside_bwrap(isolation: str, bwrap_pool: SandboxPool,
+                                 make_spec: SpecFactory) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.5)
+        port = server.getsockname()[1]
+        result = bwrap_pool.run(make_spec(hostile.ConnectBack(port=port)))
+        assert "connect failed" in (result.error or ""), result.error
+        with pytest.raises(TimeoutError):
+            server.accept()
+
+
+def test_bwrap_trials_cannot_write_outside_their_folder(bwrap_pool: SandboxPool,
+                                                        make_spec: SpecFactory,
+                                                        tmp_path: Path) -> None:
+    readonly = [bwrap_pool.bundle.path / "evil.txt", TESTS_DIR / "sandbox" / "evil.txt",
+                Path("/usr/evil.txt"), Path("/evil.txt")]
+    invisible = [tmp_path / "evil.txt",
+                 Path(bwrap_pool._slots[1].slot_dir) / "evil.txt"]
+    result = bwrap_pool.run(make_spec(hostile.WriteOutside(
+        paths=tuple(str(p) for p in readonly + invisible))))
+    error = result.error or ""
+    for path in readonly:
+        assert f"DENIED {path}" in error, error
+    for path in [*readonly, *invisible]:
+        assert not path.exists(), path
+
+
+def test_two_trials_run_in_parallel(pool: SandboxPool, make_spec: SpecFactory) -> None:
+    _assert_pool_goes_on(pool, make_spec)  # both workers warm
+    specs = [make_spec(hostile.Sleep(seconds=1.0, n_folds=4), predict_kind="value")
+             for _ in range(2)]
+    start = time.monotonic()
+    with ThreadPoolExecutor(2) as threads:
+        results = list(threads.map(pool.run, specs))
+    elapsed = time.monotonic() - start
+    assert all(r.ok for r in results)
+    assert elapsed < 1.7, elapsed
+
+
+def test_trials_do_not_see_each_others_files(pool: SandboxPool, make_spec: SpecFactory) -> None:
+    first = make_spec(LogisticRegression(), predict_kind="value")
+    assert pool.run(first).ok
+    spy = make_spec(hostile.WriteOutside(paths=()))
+    result = pool.run(spy)
+    assert result.failure == "exception"
+    scratch = Path(pool.scratch_dir)
+    leftovers = [p for p in scratch.rglob("*") if p.is_file() and not p.name.endswith(".log")]
+    assert leftovers == []
+    np.testing.assert_equal(sorted(p.name for p in spy.work_dir.iterdir()),
+                            ["estimator.joblib", "output.log", "result.json"])
+
+
+def test_cancel_all_cancels_calls_waiting_for_a_slot(pool: SandboxPool,
+                                                     make_spec: SpecFactory) -> None:
+    specs = [make_spec(hostile.SleepForever(), timeout_s=60) for _ in range(pool.n_workers + 1)]
+    with ThreadPoolExecutor(len(specs)) as threads:
+        futures = [threads.submit(pool.run, s) for s in specs]
+        time.sleep(1.0)
+        pool.cancel_all()
+        results = [f.result(timeout=10) for f in futures]
+    assert [r.failure for r in results] == ["cancelled"] * len(specs)
+    threading.Event().wait(0)
+    _assert_pool_goes_on(pool, make_spec)
