@@ -23,9 +23,10 @@ import pandas as pd
 
 from agents._search import SearchData, SearchLoop, SearchOutcome
 from sandbox import DataBundle, Executor, write_data_bundle
-from schemas import DatasetProfile, RunRecord, TaskSpec, TrialResult
+from schemas import DatasetProfile, EnsembleMember, RunRecord, TaskSpec, TrialResult
 from tools.bo import OptunaSearch
 from tools.catalog import catalog
+from tools.ensemble import EnsembleChoice, select_ensemble
 from tools.features import FeaturePrep
 from tools.intake import PreparedData, prepare
 from tools.metrics import dummy_prediction, score
@@ -118,7 +119,8 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
 
     obs.on_stage("refitting the best configuration on all training rows; scoring the holdout")
     t_fin = time.monotonic()
-    model, holdout = _finalize(task, outcome, data, split, prep, X_train, train.y, version)
+    model, holdout, choice = _finalize(task, outcome, data, split, prep, X_train, train.y,
+                                       version)
     if model is not None:
         model.save(run_dir)
     finalize_s = time.monotonic() - t_fin
@@ -129,6 +131,10 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
         status="completed" if model is not None else "failed", created_at=created, task=task,
         task_type=task.task_type, metric=task.metric, direction=task.direction,
         n_rows=len(data.y), n_holdout=len(split.holdout_idx), best=best,
+        ensemble=() if choice is None else tuple(
+            EnsembleMember(trial_id=t.trial_id, family=t.config.family, weight=w)
+            for t, w in zip(choice.members, choice.weights, strict=True)),
+        ensemble_cv_score=None if choice is None else choice.cv_score,
         holdout_score=_score_or_none(task.metric, holdout, "pred", n_classes),
         dummy_holdout_score=_score_or_none(task.metric, holdout, "dummy_pred", n_classes),
         n_trials=len(outcome.trials), n_failed=sum(not t.ok for t in outcome.trials),
@@ -149,23 +155,28 @@ def _subset(data: PreparedData, idx: np.ndarray) -> PreparedData:
 
 def _finalize(task: TaskSpec, outcome: SearchOutcome, data: PreparedData, split: Split,
               prep: FeaturePrep, X_train: pd.DataFrame, y_train: np.ndarray,
-              version: str) -> tuple[FittedModel | None, HoldoutResult | None]:
-    assert task.task_type is not None and task.direction is not None
-    best = outcome.best(task.direction)
-    if best is None:
-        return None, None
-    pipeline = build_pipeline(best.config, task_type=task.task_type,
-                              numeric_columns=prep.numeric_columns_,
-                              categorical_columns=prep.categorical_columns_, seed=task.seed)
-    model = fit_final_model(pipeline, prep, X_train, y_train, task_type=task.task_type,
-                            target=task.target, classes=data.classes, mlpilot_version=version)
+              version: str) -> tuple[FittedModel | None, HoldoutResult | None, EnsembleChoice | None]:
+    """Refit the chosen trial(s) on all training rows and score the holdout once."""
+    assert task.task_type is not None and task.direction is not None and task.metric is not None
+    n_classes = len(data.classes) if data.classes is not None else None
+    choice = select_ensemble(outcome.trials, metric=task.metric, direction=task.direction,
+                             y=y_train, folds=split.folds, n_classes=n_classes,
+                             max_members=5 if task.ensemble else 1)
+    if choice is None:
+        return None, None, None
+    pipelines = [build_pipeline(t.config, task_type=task.task_type,
+                                numeric_columns=prep.numeric_columns_,
+                                categorical_columns=prep.categorical_columns_, seed=task.seed)
+                 for t in choice.members]
+    model = fit_final_model(pipelines, choice.weights, prep, X_train, y_train,
+                            task_type=task.task_type, target=task.target, classes=data.classes,
+                            mlpilot_version=version)
     X_hold = data.X.iloc[split.holdout_idx].reset_index(drop=True)
     y_hold = data.y[split.holdout_idx]
-    n_classes = len(data.classes) if data.classes is not None else None
     dummy = dummy_prediction(y_train, len(y_hold), task_type=task.task_type, n_classes=n_classes)
     holdout = HoldoutResult(y_true=y_hold, pred=model.predict_raw(X_hold), dummy_pred=dummy,
                             classes=data.classes)
-    return model, holdout
+    return model, holdout, choice
 
 
 def _score_or_none(metric: str, holdout: HoldoutResult | None, field: str,

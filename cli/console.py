@@ -91,6 +91,11 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
     console.print(f"  best model   {best.config.family} (trial {best.trial_id}, {best.source})")
     console.print(f"  CV {record.metric:<9} {best.cv_score:.4f} ± {best.cv_std or 0.0:.4f}"
                   f"   ({direction})")
+    if len(record.ensemble) > 1:
+        members = ", ".join(f"{m.family} #{m.trial_id} {m.weight:.0%}" for m in record.ensemble)
+        console.print(f"  final model  ensemble of {len(record.ensemble)}: {members}")
+        console.print(f"               ensemble CV {record.ensemble_cv_score:.4f} "
+                      "(chosen on the same folds)")
     if record.holdout_score is not None and record.dummy_holdout_score is not None:
         console.print(f"  holdout      {record.holdout_score:.4f}   dummy baseline "
                       f"{record.dummy_holdout_score:.4f}   ({record.n_holdout} rows, scored once)")

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run folder (default runs/NAME-TIME)")
     run.add_argument("--no-memory", action="store_true",
                      help="do not use past runs (there is no run memory yet; accepted for scripts)")
+    run.add_argument("--no-ensemble", action="store_true",
+                     help="final model: the best trial alone, not an ensemble of the best")
     run.add_argument("--isolation", choices=("auto", "bwrap", "process"), default=None,
                      help="sandbox: bubblewrap when present (auto), or require one")
 
@@ -139,7 +141,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> 
     task = TaskSpec(
         data_path=Path(args.data), target=args.target, task_type=args.task_type,
         metric=args.metric, seed=args.seed, n_folds=args.folds, holdout_fraction=args.holdout,
-        n_workers=args.workers, description=args.task,
+        n_workers=args.workers, description=args.task, ensemble=not args.no_ensemble,
         budget=Budget(n_trials=args.trials, time_budget_s=args.time_budget,
                       trial_timeout_s=args.trial_timeout, trial_memory_mb=args.trial_memory))
     table = load_table(args.data)

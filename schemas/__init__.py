@@ -21,7 +21,13 @@ from schemas._profile import (
     ColumnProfile,
     DatasetProfile,
 )
-from schemas._run import RUN_RECORD_VERSION, IsolationLevel, LLMUsage, RunRecord
+from schemas._run import (
+    RUN_RECORD_VERSION,
+    EnsembleMember,
+    IsolationLevel,
+    LLMUsage,
+    RunRecord,
+)
 from schemas._space import (
     CategoricalParam,
     FamilySpace,
@@ -38,7 +44,7 @@ __all__ = [
     "DEFAULT_METRIC", "METRICS", "METRIC_ALIASES", "META_FEATURES", "META_FEATURE_NAMES",
     "META_FEATURE_VERSION", "RUN_RECORD_VERSION", "TASK_TYPES",
     "Budget", "CategoricalParam", "ColumnKind", "ColumnProfile", "ConfigError", "DataError",
-    "DatasetProfile", "Direction", "FailureKind", "FamilySpace", "FloatParam", "IntParam",
+    "DatasetProfile", "Direction", "EnsembleMember", "FailureKind", "FamilySpace", "FloatParam", "IntParam",
     "IsolationLevel", "LLMUsage", "MetricInfo", "MlpilotError", "Param", "ParamValue",
     "PredictKind", "RunRecord", "SandboxError", "TaskSpec", "TaskType", "TrialConfig",
     "TrialResult", "TrialSource", "TrialSpec", "TrialStatus",

@@ -27,6 +27,16 @@ class LLMUsage(BaseModel):
     time_s: float = 0.0
 
 
+class EnsembleMember(BaseModel):
+    """One trial of the final model and its weight in the average of predictions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trial_id: int
+    family: str
+    weight: float
+
+
 class RunRecord(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -42,6 +52,8 @@ class RunRecord(BaseModel):
     n_rows: int
     n_holdout: int
     best: TrialResult | None
+    ensemble: tuple[EnsembleMember, ...] = ()
+    ensemble_cv_score: float | None = None  # chosen on the same folds: slightly optimistic
     holdout_score: float | None
     dummy_holdout_score: float | None
     n_trials: int

@@ -39,4 +39,5 @@ class TaskSpec(BaseModel):
     n_folds: int = Field(default=5, ge=2, le=20)
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     n_workers: int = Field(default=1, ge=1)
+    ensemble: bool = True  # final model: greedy ensemble of the best trials, or the best alone
     description: str | None = None

@@ -1,12 +1,14 @@
-"""The deployable model: feature preparation plus the fitted pipeline, one object.
+"""The deployable model: feature preparation plus the fitted pipeline(s), one object.
 
-``model.joblib`` holds a ``FittedModel``. It takes raw rows with the training
-columns (extra columns are ignored) and returns labels in the user's own
-vocabulary, or class probabilities.
+``model.joblib`` holds a ``FittedModel``: one pipeline, or a weighted average of
+several (the selected ensemble). It takes raw rows with the training columns
+(extra columns are ignored) and returns labels in the user's own vocabulary, or
+class probabilities.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,8 @@ class FittedModel:
     """What ``mlpilot predict`` loads. Built only by ``fit_final_model``."""
 
     prep: FeaturePrep
-    pipeline: Any
+    pipelines: tuple[Any, ...]
+    weights: tuple[float, ...]
     task_type: TaskType
     target: str
     classes: tuple[Any, ...] | None
@@ -43,13 +46,18 @@ class FittedModel:
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if not self.is_classifier:
             raise DataError("The model is a regressor: it has no class probabilities.")
-        return np.asarray(self.pipeline.predict_proba(self.prep.transform(X)), dtype=float)
+        return self.predict_raw(X)
 
     def predict_raw(self, X: pd.DataFrame) -> np.ndarray:
         """Probabilities (n, K) for a classifier, values (n,) for a regressor."""
-        if self.is_classifier:
-            return self.predict_proba(X)
-        return np.asarray(self.pipeline.predict(self.prep.transform(X)), dtype=float)
+        Xt = self.prep.transform(X)
+        total: np.ndarray | None = None
+        for pipeline, weight in zip(self.pipelines, self.weights, strict=True):
+            out = pipeline.predict_proba(Xt) if self.is_classifier else pipeline.predict(Xt)
+            part = weight * np.asarray(out, dtype=float)
+            total = part if total is None else total + part
+        assert total is not None
+        return total
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         raw = self.predict_raw(X)
@@ -65,13 +73,19 @@ class FittedModel:
         return path
 
 
-def fit_final_model(pipeline: Any, prep: FeaturePrep, X_train: pd.DataFrame, y_train: np.ndarray,
-                    *, task_type: TaskType, target: str, classes: tuple[Any, ...] | None,
+def fit_final_model(pipelines: Sequence[Any], weights: Sequence[float], prep: FeaturePrep,
+                    X_train: pd.DataFrame, y_train: np.ndarray, *, task_type: TaskType,
+                    target: str, classes: tuple[Any, ...] | None,
                     mlpilot_version: str) -> FittedModel:
-    """Fit ``pipeline`` on all training rows (already transformed by ``prep``)."""
-    pipeline.fit(X_train, y_train)
-    return FittedModel(prep=prep, pipeline=pipeline, task_type=task_type, target=target,
-                       classes=classes, mlpilot_version=mlpilot_version)
+    """Fit each pipeline on all training rows (already transformed by ``prep``)."""
+    if not pipelines or len(pipelines) != len(weights):
+        raise ValueError("fit_final_model needs one weight per pipeline, and at least one")
+    for pipeline in pipelines:
+        pipeline.fit(X_train, y_train)
+    total = float(sum(weights))
+    return FittedModel(prep=prep, pipelines=tuple(pipelines),
+                       weights=tuple(float(w) / total for w in weights), task_type=task_type,
+                       target=target, classes=classes, mlpilot_version=mlpilot_version)
 
 
 def load_model(run_dir: Path) -> FittedModel:

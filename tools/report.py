@@ -140,6 +140,15 @@ def _improvement(score: float | None, dummy: float | None, direction: str) -> st
             f"(by {num(abs(gain))})")
 
 
+def _final_model_words(record: RunRecord) -> str:
+    if len(record.ensemble) <= 1:
+        return "the best trial alone, refitted on all training rows"
+    parts = ", ".join(f"{cell(m.family)} #{m.trial_id} ({m.weight:.0%})" for m in record.ensemble)
+    return (f"a weighted average of {len(record.ensemble)} trials chosen greedily on their "
+            f"out-of-fold predictions: {parts}; CV {num(record.ensemble_cv_score)} (chosen on "
+            "the same folds, so slightly optimistic), each refitted on all training rows")
+
+
 def _headline(record: RunRecord, holdout: HoldoutResult | None) -> list[str]:
     info = METRICS.get(record.metric)
     metric = f"`{record.metric}`"
@@ -164,6 +173,7 @@ def _headline(record: RunRecord, holdout: HoldoutResult | None) -> list[str]:
                            f"proposed by {best.source})"),
             ("CV score", f"{cv} ({record.task.n_folds}-fold cross-validation on the training "
                          "part)"),
+            ("Final model", _final_model_words(record)),
             ("Holdout score", f"{num(record.holdout_score)}, dummy baseline "
                               f"{num(record.dummy_holdout_score)}: " + _improvement(
                                   record.holdout_score, record.dummy_holdout_score,

@@ -13,6 +13,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import log_loss, r2_score
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import check_estimator
 
 from schemas import ConfigError
 from tools.mlp import TorchMLPClassifier, TorchMLPRegressor, resolve_device
@@ -134,3 +135,12 @@ def test_auto_trains_on_cpu_without_cuda(monkeypatch: pytest.MonkeyPatch) -> Non
     assert TorchMLPRegressor(max_epochs=2, random_state=0).fit(X, y).device_ == "cpu"
     with pytest.raises(ConfigError, match="CUDA is not available"):
         TorchMLPRegressor(max_epochs=2, device="cuda").fit(X, y)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("estimator", [
+    TorchMLPClassifier(max_epochs=15, learning_rate=1e-2, random_state=0),
+    TorchMLPRegressor(max_epochs=15, learning_rate=1e-2, random_state=0),
+], ids=lambda e: type(e).__name__)
+def test_follows_the_scikit_learn_estimator_contract(estimator: Any) -> None:
+    check_estimator(estimator)

@@ -8,15 +8,25 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import r2_score, roc_auc_score
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
+from sklearn.utils.estimator_checks import check_estimator
 
 from schemas import TASK_TYPES, ConfigError, FamilySpace, TaskType, TrialConfig
 from tests.tools._search_data import dataset, split
 from tools.bo import OptunaSearch
 from tools.catalog import FAMILY_NAMES, catalog, default_config, get_family, validate_config
-from tools.pipeline import RelativeGammaSVC, build_pipeline, scale_gamma
+from tools.pipeline import (
+    RelativeGammaSVC,
+    RelativeGammaSVR,
+    ThreadLimitedClassifier,
+    ThreadLimitedRegressor,
+    build_pipeline,
+    scale_gamma,
+)
 
 
 def _build(config: TrialConfig, task_type: TaskType, seed: int = 0, n_threads: int = 1,
@@ -168,3 +178,15 @@ def test_random_configs_of_fast_families_fit(task_type: TaskType, tmp_path: Path
         pipe = _build(config, task_type).fit(X_train, y_train)
         out = pipe.predict(X_test) if task_type == "regression" else pipe.predict_proba(X_test)
         assert np.all(np.isfinite(out)), config.key()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("estimator", "expected_failures"), [
+    (RelativeGammaSVR(), {}),
+    (ThreadLimitedClassifier(LogisticRegression()), {}),
+    (ThreadLimitedRegressor(Ridge()),
+     {"check_supervised_y_2d": "Ridge fits a 2-d target as several outputs, without warning"}),
+], ids=lambda e: type(e).__name__)
+def test_wrappers_follow_the_scikit_learn_estimator_contract(
+        estimator: BaseEstimator, expected_failures: dict[str, str]) -> None:
+    check_estimator(estimator, expected_failed_checks=expected_failures)

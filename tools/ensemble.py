@@ -1,0 +1,81 @@
+"""Greedy ensemble selection over the trials' out-of-fold predictions.
+
+Forward selection with replacement: start from the best trial and keep adding
+the candidate whose inclusion most improves the cross-validated score of the
+averaged predictions, until nothing improves or the round limit is reached.
+Weights are how often a trial was picked. The selection reuses the predictions
+each trial already made on folds it never trained on, so it costs no fit; its
+CV score is slightly optimistic (it was chosen on the same folds), which is why
+the holdout, never used here, is what the run reports as the final score.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from schemas import Direction, TrialResult
+from tools.metrics import fold_scores, is_better
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    members: tuple[TrialResult, ...]
+    weights: tuple[float, ...]
+    cv_score: float
+
+
+def select_ensemble(trials: Sequence[TrialResult], *, metric: str, direction: Direction,
+                    y: np.ndarray, folds: np.ndarray, n_classes: int | None,
+                    n_candidates: int = 10, n_rounds: int = 20,
+                    max_members: int = 5) -> EnsembleChoice | None:
+    """Pick a weighted set of trials; None when no trial succeeded."""
+    scored = [t for t in trials if t.ok and t.cv_score is not None and t.predictions_path]
+    sign = 1.0 if direction == "maximize" else -1.0
+    scored.sort(key=lambda t: -sign * (t.cv_score or 0.0))
+    candidates = _distinct(scored)[:n_candidates]
+    if not candidates:
+        return None
+    preds = [np.load(t.predictions_path, allow_pickle=False)  # type: ignore[arg-type]
+             for t in candidates]
+
+    def cv(p: np.ndarray) -> float:
+        return float(np.mean(fold_scores(metric, y, p, folds, n_classes=n_classes)))
+
+    picks = [0]
+    total = preds[0].copy()
+    best_score = cv(total)
+    for _ in range(n_rounds - 1):
+        used = set(picks)
+        round_best: tuple[float, int] | None = None
+        for i, p in enumerate(preds):
+            if i not in used and len(used) >= max_members:
+                continue
+            s = cv((total + p) / (len(picks) + 1))
+            if round_best is None or is_better(s, round_best[0], direction):
+                round_best = (s, i)
+        if round_best is None or not is_better(round_best[0], best_score, direction):
+            break
+        best_score, i = round_best
+        picks.append(i)
+        total += preds[i]
+    counts = Counter(picks)
+    order = sorted(counts, key=lambda i: (-counts[i], i))
+    return EnsembleChoice(members=tuple(candidates[i] for i in order),
+                          weights=tuple(counts[i] / len(picks) for i in order),
+                          cv_score=best_score)
+
+
+def _distinct(trials: list[TrialResult]) -> list[TrialResult]:
+    """Drop repeated configurations (BO sometimes proposes the same point twice)."""
+    seen: set[str] = set()
+    out = []
+    for t in trials:
+        key = t.config.key()
+        if key not in seen:
+            seen.add(key)
+            out.append(t)
+    return out
