@@ -23,7 +23,15 @@ import pandas as pd
 
 from agents._search import SearchData, SearchLoop, SearchOutcome
 from sandbox import DataBundle, Executor, write_data_bundle
-from schemas import DatasetProfile, EnsembleMember, RunRecord, TaskSpec, TrialResult
+from schemas import (
+    DatasetProfile,
+    Direction,
+    EnsembleMember,
+    RunRecord,
+    TaskSpec,
+    TaskType,
+    TrialResult,
+)
 from tools.bo import OptunaSearch
 from tools.catalog import catalog
 from tools.ensemble import EnsembleChoice, select_ensemble
@@ -78,8 +86,8 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
 
     data = prepare(task, table)
     task = data.task
-    assert task.task_type is not None and task.direction is not None and task.metric is not None
-    split = make_split(data.y, task.task_type, holdout_fraction=task.holdout_fraction,
+    task_type, metric, direction = _resolved(task)
+    split = make_split(data.y, task_type, holdout_fraction=task.holdout_fraction,
                        n_folds=task.n_folds, seed=task.seed)
     task = task.model_copy(update={"n_folds": split.n_folds})
     train = _subset(data, split.train_idx)
@@ -94,8 +102,8 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
                  f"({task.direction}); holdout {len(split.holdout_idx)} rows kept aside")
     bundle = write_data_bundle(run_dir / "data", X_train, train.y, split.folds, n_classes)
 
-    spaces = catalog(task.task_type, n_rows=len(train.y))
-    search = OptunaSearch(spaces, direction=task.direction,
+    spaces = catalog(task_type, n_rows=len(train.y))
+    search = OptunaSearch(spaces, direction=direction,
                           storage_path=run_dir / "study.journal", seed=task.seed)
     search.start()
     search.enqueue_defaults()
@@ -125,55 +133,65 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
         model.save(run_dir)
     finalize_s = time.monotonic() - t_fin
 
-    best = outcome.best(task.direction)
+    best = outcome.best(direction)
     record = RunRecord(
         run_id=uuid.uuid4().hex[:12], mlpilot_version=version,
         status="completed" if model is not None else "failed", created_at=created, task=task,
-        task_type=task.task_type, metric=task.metric, direction=task.direction,
+        task_type=task_type, metric=metric, direction=direction,
         n_rows=len(data.y), n_holdout=len(split.holdout_idx), best=best,
         ensemble=() if choice is None else tuple(
             EnsembleMember(trial_id=t.trial_id, family=t.config.family, weight=w)
             for t, w in zip(choice.members, choice.weights, strict=True)),
         ensemble_cv_score=None if choice is None else choice.cv_score,
-        holdout_score=_score_or_none(task.metric, holdout, "pred", n_classes),
-        dummy_holdout_score=_score_or_none(task.metric, holdout, "dummy_pred", n_classes),
+        holdout_score=_score_or_none(metric, holdout, "pred", n_classes),
+        dummy_holdout_score=_score_or_none(metric, holdout, "dummy_pred", n_classes),
         n_trials=len(outcome.trials), n_failed=sum(not t.ok for t in outcome.trials),
         trials_by_source=dict(Counter(t.source for t in outcome.trials)),
         isolation=isolation, search_time_s=search_s, finalize_time_s=finalize_s,
         total_time_s=time.monotonic() - t0,
         stop_reason=outcome.stop_reason if best else "no trial succeeded",
         notices=(*data.notices, *prep.notices_, *split.notices))
-    write_leaderboard(run_dir / "leaderboard.csv", outcome.trials, task.direction)
+    write_leaderboard(run_dir / "leaderboard.csv", outcome.trials, direction)
     write_report(run_dir, record=record, trials=outcome.trials, profile=profile, holdout=holdout)
     _write_atomic(run_dir / "run.json", record.model_dump_json(indent=2))
     return RunResult(record=record, run_dir=run_dir, model=model)
+
+
+def _resolved(task: TaskSpec) -> tuple[TaskType, str, Direction]:
+    """The task type, metric and direction that intake has filled in."""
+    if task.task_type is None or task.metric is None or task.direction is None:
+        raise ValueError("the task must be resolved by tools.intake.prepare first")
+    return task.task_type, task.metric, task.direction
 
 
 def _subset(data: PreparedData, idx: np.ndarray) -> PreparedData:
     return dataclasses.replace(data, X=data.X.iloc[idx].reset_index(drop=True), y=data.y[idx])
 
 
+_Final = tuple[FittedModel | None, HoldoutResult | None, EnsembleChoice | None]
+
+
 def _finalize(task: TaskSpec, outcome: SearchOutcome, data: PreparedData, split: Split,
               prep: FeaturePrep, X_train: pd.DataFrame, y_train: np.ndarray,
-              version: str) -> tuple[FittedModel | None, HoldoutResult | None, EnsembleChoice | None]:
+              version: str) -> _Final:
     """Refit the chosen trial(s) on all training rows and score the holdout once."""
-    assert task.task_type is not None and task.direction is not None and task.metric is not None
+    task_type, metric, direction = _resolved(task)
     n_classes = len(data.classes) if data.classes is not None else None
-    choice = select_ensemble(outcome.trials, metric=task.metric, direction=task.direction,
+    choice = select_ensemble(outcome.trials, metric=metric, direction=direction,
                              y=y_train, folds=split.folds, n_classes=n_classes,
                              max_members=5 if task.ensemble else 1)
     if choice is None:
         return None, None, None
-    pipelines = [build_pipeline(t.config, task_type=task.task_type,
+    pipelines = [build_pipeline(t.config, task_type=task_type,
                                 numeric_columns=prep.numeric_columns_,
                                 categorical_columns=prep.categorical_columns_, seed=task.seed)
                  for t in choice.members]
     model = fit_final_model(pipelines, choice.weights, prep, X_train, y_train,
-                            task_type=task.task_type, target=task.target, classes=data.classes,
+                            task_type=task_type, target=task.target, classes=data.classes,
                             mlpilot_version=version)
     X_hold = data.X.iloc[split.holdout_idx].reset_index(drop=True)
     y_hold = data.y[split.holdout_idx]
-    dummy = dummy_prediction(y_train, len(y_hold), task_type=task.task_type, n_classes=n_classes)
+    dummy = dummy_prediction(y_train, len(y_hold), task_type=task_type, n_classes=n_classes)
     holdout = HoldoutResult(y_true=y_hold, pred=model.predict_raw(X_hold), dummy_pred=dummy,
                             classes=data.classes)
     return model, holdout, choice

@@ -19,7 +19,16 @@ import joblib
 import numpy as np
 
 from sandbox import Executor
-from schemas import ConfigError, TaskSpec, TrialConfig, TrialResult, TrialSource, TrialSpec
+from schemas import (
+    ConfigError,
+    Direction,
+    FailureKind,
+    TaskSpec,
+    TrialConfig,
+    TrialResult,
+    TrialSource,
+    TrialSpec,
+)
 from tools.bo import OptunaSearch
 from tools.metrics import is_better
 from tools.pipeline import build_pipeline
@@ -47,11 +56,11 @@ class SearchOutcome:
     stop_reason: str = ""
     elapsed_s: float = 0.0
 
-    def best(self, direction: str) -> TrialResult | None:
+    def best(self, direction: Direction) -> TrialResult | None:
         best: TrialResult | None = None
         for t in self.trials:
             if t.ok and t.cv_score is not None and (
-                    best is None or is_better(t.cv_score, best.cv_score, direction)):  # type: ignore[arg-type]
+                    best is None or is_better(t.cv_score, best.cv_score, direction)):
                 best = t
         return best
 
@@ -168,7 +177,6 @@ class SearchLoop:
 
 
 def _failed(trial_id: int, config: TrialConfig, source: TrialSource, error: str,
-            failure: str = "exception") -> TrialResult:
+            failure: FailureKind = "exception") -> TrialResult:
     return TrialResult(trial_id=trial_id, config=config, source=source, status="failed",
-                       error=error, failure=failure,  # type: ignore[arg-type]
-                       started_at=datetime.now(UTC))
+                       error=error, failure=failure, started_at=datetime.now(UTC))

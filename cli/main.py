@@ -118,6 +118,7 @@ def _setup_logging(err: Console, debug: bool) -> None:
 def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from agents import execute_run
     from cli.console import RichObserver, print_summary
+    from sandbox import DataBundle, SandboxPool
     from tools.io import load_table
 
     if args.llm != "none":
@@ -128,7 +129,8 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> 
         if value < low:
             raise ConfigError(f"The '{name}' parameter must be at least {low}; got {value}.")
     if args.time_budget is not None and args.time_budget <= 0:
-        raise ConfigError(f"The '--time-budget' parameter must be positive; got {args.time_budget}.")
+        raise ConfigError("The '--time-budget' parameter must be positive; "
+                          f"got {args.time_budget}.")
     if not 0.0 < args.holdout < 0.9:
         raise ConfigError(f"The '--holdout' parameter must lie in (0, 0.9); got {args.holdout}.")
     if args.trial_timeout <= 0 or args.trial_memory < 256:
@@ -148,8 +150,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> 
     isolation = args.isolation or settings.isolation
 
     @contextmanager
-    def make_executor(bundle, scratch):  # type: ignore[no-untyped-def]
-        from sandbox import SandboxPool
+    def make_executor(bundle: DataBundle, scratch: Path) -> Iterator[SandboxPool]:
         pool = SandboxPool(bundle, n_workers=args.workers, isolation=isolation,
                            scratch_dir=scratch)
         with pool:

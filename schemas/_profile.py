@@ -35,7 +35,7 @@ META_FEATURES: dict[str, str] = {
     "is_multiclass": "1 for multiclass classification",
     "is_regression": "1 for regression",
     "log_classes": "log10 of the number of classes (0 for regression)",
-    "class_entropy": "normalized entropy of the class distribution (1 = balanced; 0 for regression)",
+    "class_entropy": "normalized class entropy (1 = balanced classes; 0 for regression)",
     "minority_ratio": "smallest class share divided by largest (0 for regression)",
     "target_skew": "skewness of the regression target clipped to [-10, 10], divided by 10",
     "target_log_cv": "log10(1 + |std / mean|) of the regression target",

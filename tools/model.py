@@ -41,7 +41,7 @@ class FittedModel:
 
     @property
     def input_columns(self) -> list[str]:
-        return list(self.prep.input_columns_)
+        return [str(c) for c in self.prep.input_columns_]
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if not self.is_classifier:
