@@ -21,7 +21,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
-from sandbox._bundle import DataBundle
+from sandbox._bundle import META_FILE, DataBundle
 from sandbox._cgroup import SlotCgroup
 from sandbox._launch import bwrap_argv, bwrap_available, import_roots, sandbox_env, zygote_argv
 from sandbox._outcome import failed_result
@@ -155,6 +155,10 @@ class SandboxPool:
                 or self.n_workers < 1:
             raise ConfigError(f"The 'n_workers' parameter of SandboxPool must be an int >= 1; "
                               f"got {self.n_workers!r} instead.")
+        if not (Path(self.bundle.path) / META_FILE).is_file():
+            raise ConfigError(f"The 'bundle' parameter of SandboxPool must describe a data bundle "
+                              f"written by write_data_bundle; got {str(self.bundle.path)!r}, "
+                              f"which has no {META_FILE}, instead.")
         missing = [str(p) for p in self.extra_readonly_paths if not Path(p).exists()]
         if missing:
             raise ConfigError(f"The 'extra_readonly_paths' parameter of SandboxPool must name "

@@ -180,12 +180,11 @@ class Slot:
             if not self._busy:
                 return
             self._cancelled = True
-            proc = self._proc
-        if proc is not None:
-            with contextlib.suppress(OSError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            if self._cgroup is not None:
-                self._cgroup.kill_all()
+            if self._proc is not None and self._proc.poll() is None:
+                with contextlib.suppress(OSError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+        if self._cgroup is not None:
+            self._cgroup.kill_all()
 
     def close(self) -> None:
         self.cancel()
@@ -212,7 +211,12 @@ class Slot:
             return failed_result(spec, failure, error, wall_time_s=time.monotonic() - t0,
                                  started_at=started_at)
 
-        self.ensure_running()
+        try:
+            self.ensure_running()
+        except SandboxError:
+            if self._cancelled:  # cancel_all killed the worker while it was starting
+                return fail("cancelled", "the trial was cancelled before it started")
+            raise
         trial_dir = self.slot_dir / str(spec.trial_id)
         try:
             _prepare_trial_dir(trial_dir, spec)
@@ -270,7 +274,7 @@ class Slot:
         if self._cgroup is not None:  # RSS is limited by the cgroup; RLIMIT_AS is a backstop
             as_extra_mb = 2 * spec.memory_mb + 4096
         else:
-            as_extra_mb = spec.memory_mb + 1024 + 128 * spec.n_threads
+            as_extra_mb = spec.memory_mb + 512 + 64 * spec.n_threads
         return {"trial_dir": str(trial_dir), "predict_kind": spec.predict_kind,
                 "n_threads": spec.n_threads, "as_extra_mb": as_extra_mb,
                 "cpu_s": math.ceil(spec.timeout_s * max(spec.n_threads, os.cpu_count() or 1)) + 10,

@@ -82,6 +82,7 @@ def _warm_up(config: dict[str, Any]) -> tuple[Any, Any]:
         if entry not in sys.path:
             sys.path.append(entry)
     _preload(config["preload"])
+    import sandbox._harness  # noqa: F401  (joblib and scikit-learn's clone, for every child)
     from sandbox._bundle import DataBundle, load_bundle_data
 
     data = load_bundle_data(DataBundle(path=Path(config["bundle"]["path"]),

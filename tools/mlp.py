@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 _PREDICT_BATCH = 8192
 _MIN_ROWS_FOR_VALIDATION = 20
+# small data: batches shrink so that an epoch makes at least this many updates, else early
+# stopping judges a barely trained network on a noisy validation set (measured on diabetes)
+_MIN_STEPS_PER_EPOCH = 16
 
 
 def resolve_device(device: str, cuda_available: bool) -> str:
@@ -60,7 +63,15 @@ def _make_net(n_in: int, hidden: int, n_layers: int, dropout: float,
 
 
 class _TorchMLP(BaseEstimator):
-    """Shared training loop: AdamW, mini-batches, early stopping on a held-out split."""
+    """Shared training loop: AdamW, mini-batches, early stopping on a held-out split.
+
+    ``validation_fraction`` of the rows (stratified for classifiers) are held
+    out; training stops after ``patience`` epochs without a better validation
+    loss and keeps the best epoch's weights. Below 20 rows there is no split and
+    all ``max_epochs`` run. ``batch_size`` is capped so that an epoch makes at
+    least 16 updates. Training is seeded from ``random_state`` inside a forked
+    torch RNG, so the caller's global random state is left as it was.
+    """
 
     _classification = False
 
@@ -168,7 +179,7 @@ class _TorchMLP(BaseEstimator):
         loss_fn = torch.nn.CrossEntropyLoss() if self._classification else torch.nn.MSELoss()
         gen = torch.Generator().manual_seed(seed)
         train_t = torch.from_numpy(train).to(device)
-        batch = max(1, min(int(self.batch_size), len(train)))
+        batch = max(1, min(int(self.batch_size), len(train) // _MIN_STEPS_PER_EPOCH))
         best, best_state, since_best = float("inf"), None, 0
         for epoch in range(1, self.max_epochs + 1):
             self.n_epochs_ = epoch

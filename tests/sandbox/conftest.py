@@ -25,8 +25,6 @@ TESTS_DIR = Path(__file__).resolve().parents[1]
 SECRET = "s3cr3t-value-that-must-not-leak"
 N_FOLDS = 4
 PRELOAD = ("numpy", "pandas", "sklearn")
-needs_bwrap = pytest.mark.skipif(not bwrap_available(),
-                                 reason="bubblewrap (bwrap) is not installed or cannot run here")
 
 
 def make_data(n_rows: int = 160, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
@@ -56,18 +54,21 @@ def bundle(tmp_path_factory: pytest.TempPathFactory,
     return write_data_bundle(tmp_path_factory.mktemp("bundle"), X, y, folds, n_classes=3)
 
 
-def _pool(tmp_path_factory: pytest.TempPathFactory, bundle: DataBundle,
-          isolation: str) -> Iterator[SandboxPool]:
+def _pool(tmp_path_factory: pytest.TempPathFactory, bundle: DataBundle, isolation: str,
+          n_workers: int) -> Iterator[SandboxPool]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLPILOT_TEST_SECRET", SECRET)  # set in the parent before the workers start
-        pool = SandboxPool(bundle, n_workers=2, isolation=isolation,  # type: ignore[arg-type]
+        pool = SandboxPool(bundle, n_workers=n_workers, isolation=isolation,  # type: ignore[arg-type]
                            scratch_dir=tmp_path_factory.mktemp(f"scratch-{isolation}"),
                            preload=PRELOAD, extra_readonly_paths=[TESTS_DIR])
         pool.start()
+    groups = [slot._cgroup for slot in pool._slots if slot._cgroup is not None]
     try:
         yield pool
     finally:
         pool.close()
+    # close() must leave no cgroup behind (checked here, where the pool's life ends)
+    assert not [g for g in groups if g.memory.exists() or g.pids.exists()]
 
 
 @pytest.fixture(scope="session")
@@ -75,13 +76,13 @@ def bwrap_pool(tmp_path_factory: pytest.TempPathFactory,
                bundle: DataBundle) -> Iterator[SandboxPool]:
     if not bwrap_available():
         pytest.skip("bubblewrap (bwrap) is not installed or cannot run here")
-    yield from _pool(tmp_path_factory, bundle, "bwrap")
+    yield from _pool(tmp_path_factory, bundle, "bwrap", n_workers=2)
 
 
 @pytest.fixture(scope="session")
 def process_pool(tmp_path_factory: pytest.TempPathFactory,
                  bundle: DataBundle) -> Iterator[SandboxPool]:
-    yield from _pool(tmp_path_factory, bundle, "process")
+    yield from _pool(tmp_path_factory, bundle, "process", n_workers=1)
 
 
 _trial_ids = itertools.count()

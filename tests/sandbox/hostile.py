@@ -7,6 +7,7 @@ Each records what it saw by raising: the message reaches ``TrialResult.error``.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import socket
 import subprocess
@@ -106,13 +107,24 @@ class LeaveDaemon(_Base):
         self.hang = hang
 
     def fit(self, X: Any, y: Any) -> LeaveDaemon:
+        faulthandler.dump_traceback_later(20)  # a test that waits in vain shows where this hung
         code = "import os, time\nos.setsid()\nif os.fork(): os._exit(0)\ntime.sleep(600)"
+        print("starting the daemon", file=sys.stderr, flush=True)
         subprocess.Popen([sys.executable, "-c", code, self.token],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL).wait()
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL).wait()
+        print("the daemon started", file=sys.stderr, flush=True)
         while self.hang:
             time.sleep(1)
         return self
+
+
+class LookAround(_Base):
+    """Reports what it finds in its working folder and the folder above it."""
+
+    def fit(self, X: Any, y: Any) -> LookAround:
+        here = sorted(os.listdir("."))
+        above = sorted(os.listdir(".."))
+        raise RuntimeError(f"here={here} above={above} cwd={os.path.basename(os.getcwd())}")
 
 
 class PrintsALot(_Base):

@@ -52,9 +52,11 @@ def test_good_trial_matches_cross_val_predict(executor: Executor, make_spec: Spe
                                               data: Data) -> None:
     X, y, folds = data
     estimator = _pipeline(LogisticRegression())
-    result = executor.run(make_spec(estimator))
+    spec = make_spec(estimator)
+    result = executor.run(spec)
     assert result.ok, result.error
-    assert result.predictions_path == result.predictions_path.parent / "predictions.npy"
+    assert result.predictions_path == spec.work_dir / "predictions.npy"
+    assert result.predictions_path is not None
     predictions = np.load(result.predictions_path, allow_pickle=False)
     assert predictions.dtype == np.float64 and predictions.shape == (len(y), 3)
     expected = cross_val_predict(estimator, X, y, cv=PredefinedSplit(folds),
@@ -70,7 +72,7 @@ def test_value_predictions_match_cross_val_predict(executor: Executor, make_spec
     X, y, folds = data
     for estimator in (_pipeline(Ridge()), _pipeline(LogisticRegression())):
         result = executor.run(make_spec(estimator, predict_kind="value"))
-        assert result.ok, result.error
+        assert result.ok and result.predictions_path is not None, result.error
         predictions = np.load(result.predictions_path, allow_pickle=False)
         expected = cross_val_predict(estimator, X, y, cv=PredefinedSplit(folds))
         assert predictions.shape == (len(y),)
@@ -92,7 +94,7 @@ def test_proba_columns_are_aligned_when_a_fold_lacks_a_class(executor: Executor,
     X, y, folds = data
     estimator = _pipeline(DecisionTreeClassifier(max_depth=3, random_state=0))
     result = executor.run(make_spec(estimator))
-    assert result.ok, result.error
+    assert result.ok and result.predictions_path is not None, result.error
     predictions = np.load(result.predictions_path, allow_pickle=False)
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0)
     # fold 0 holds every row of class 2: the model trained without it gives it probability 0
