@@ -181,6 +181,7 @@ class OptunaSearch:
         self._enqueue(config, source)
 
     def _enqueue(self, config: TrialConfig, source: TrialSource) -> bool:
+        _check_source(source)
         config = self._validated(config)
         params = config_to_params(config)
         study = self.study
@@ -201,6 +202,7 @@ class OptunaSearch:
     def add_finished(self, config: TrialConfig, value: float | None,
                      source: TrialSource) -> int:
         """Record a trial evaluated elsewhere (None: it failed); returns its trial number."""
+        _check_source(source)
         config = self._validated(config)
         space = self._space(config.family)
         distributions = {FAMILY_PARAM: self._family_distribution(),
@@ -310,6 +312,12 @@ def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
         return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
     assert isinstance(dist, CategoricalDistribution)
     return trial.suggest_categorical(name, dist.choices)
+
+
+def _check_source(source: str) -> None:
+    if source not in get_args(TrialSource):
+        raise ConfigError(f"The 'source' parameter must be one of {list(get_args(TrialSource))}; "
+                          f"got {source!r} instead.")
 
 
 def _finite(value: float | None) -> float | None:

@@ -96,6 +96,8 @@ def test_invalid_proposals_are_refused(tmp_path: Path) -> None:
                                             "n_neighbors": 0})
     with pytest.raises(ConfigError, match=r"'knn.n_neighbors'"):
         search.enqueue(bad, "llm")
+    with pytest.raises(ConfigError, match=r"'source'.*got 'oracle'"):
+        search.enqueue(default_config(get_family("knn", "binary")), "oracle")  # type: ignore[arg-type]
 
 
 def test_failures_are_kept_and_never_best(tmp_path: Path) -> None:
