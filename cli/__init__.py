@@ -1,1 +1,1 @@
-"""mlpilot package."""
+"""The ``mlpilot`` command, its settings and the wiring of real parts."""

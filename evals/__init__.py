@@ -1,1 +1,1 @@
-"""mlpilot package."""
+"""Benchmarks: the harness overhead measurement (``python -m evals.overhead``), later the suites."""

@@ -1,1 +1,1 @@
-"""mlpilot package."""
+"""Prompt templates as Markdown files and their renderer. Arrives with the agents issue."""
