@@ -60,6 +60,9 @@ def sandbox_env() -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "MALLOC_ARENA_MAX": "2",  # bounds the address space that thread arenas reserve
         "MPLBACKEND": "Agg",
+        # pyarrow's jemalloc starts a background thread at import; a zygote forks, so it
+        # should hold as few threads as possible
+        "JE_ARROW_MALLOC_CONF": "background_thread:false",
     }
     env.update(dict.fromkeys(_THREAD_VARS, "1"))
     return env

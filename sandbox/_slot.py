@@ -241,8 +241,11 @@ class Slot:
         else:
             self._standby_pid = message.get("standby_pid")
             if self._cgroup is not None and not self._plan.config["pidns"]:
-                # no pid namespace to sweep: kill what the trial left in the slot's cgroup
-                self._cgroup.kill_all(keep=frozenset({proc.pid, self._standby_pid or 0}))
+                # No pid namespace to sweep: kill what the trial left in the slot's cgroup.
+                # The finished child is already SIGKILLed by the zygote; waiting for its
+                # teardown here would only add latency.
+                spare = {proc.pid, self._standby_pid or 0, message.get("child_pid") or 0}
+                self._cgroup.kill_all(keep=frozenset(spare))
         _move_outputs(trial_dir, spec.work_dir)
         oom = self._cgroup is not None and self._cgroup.oom_kills() > oom_before
         return self._outcome(spec, message, oom, t0, started_at)

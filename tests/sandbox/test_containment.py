@@ -97,13 +97,7 @@ def test_cancel_all_stops_running_and_waiting_trials(bwrap_pool: SandboxPool,
         while (sum(bool(processes_with(t)) for t in tokens) < pool.n_workers
                and time.monotonic() < deadline):
             time.sleep(0.05)
-        seen1 = [processes_with(t) for t in tokens]
         n_started = sum(bool(processes_with(t)) for t in tokens)
-        seen2 = [processes_with(t) for t in tokens]
-        import subprocess
-        ps = subprocess.run("ps -eo pid,ppid,pgid,stat,args --forest | grep -v grep | grep -E 'daemon|zygote' | cut -c1-200", shell=True, capture_output=True, text=True).stdout
-        with open("/tmp/sbx/dbg_cancel.txt", "a") as fh:
-            fh.write(f"---\n{tokens}\n{seen1}\n{seen2}\n{ps}\n")
         pool.cancel_all()
         results = [f.result(timeout=10) for f in futures]
     assert n_started == pool.n_workers, [(s.work_dir / "output.log").read_text() for s in specs]
