@@ -73,7 +73,8 @@ def main() -> None:
         standby = _fork_standby(data, controller, [*own_fds, current.done_r])
         reply, reaped = _wait(current)
         _sweep(current.pid, keep=standby.pid, pidns=config["pidns"], reaped=reaped)
-        _send(proto_out, {**reply, "standby_pid": standby.pid, "child_pid": current.pid})
+        _send(proto_out, {**reply, "standby_pid": standby.pid,
+                          "child_pid": None if reaped else current.pid})
 
 
 def _warm_up(config: dict[str, Any]) -> tuple[Any, Any]:

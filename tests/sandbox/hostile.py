@@ -31,12 +31,6 @@ class Raising(_Base):
         raise ValueError("hostile estimator refuses to fit")
 
 
-class SleepForever(_Base):
-    def fit(self, X: Any, y: Any) -> SleepForever:
-        while True:
-            time.sleep(1)
-
-
 class Sleep(_Base):
     """Sleeps ``seconds`` in total over the folds, then predicts zeros."""
 
@@ -125,6 +119,20 @@ class LookAround(_Base):
         here = sorted(os.listdir("."))
         above = sorted(os.listdir(".."))
         raise RuntimeError(f"here={here} above={above} cwd={os.path.basename(os.getcwd())}")
+
+
+class ExitsHard(_Base):
+    """Leaves the process without a report: ``os._exit`` or a fatal signal."""
+
+    def __init__(self, code: int = 3, sig: int = 0) -> None:
+        self.code = code
+        self.sig = sig
+
+    def fit(self, X: Any, y: Any) -> ExitsHard:
+        print("about to leave", file=sys.stderr, flush=True)
+        if self.sig:
+            os.kill(os.getpid(), self.sig)
+        os._exit(self.code)
 
 
 class PrintsALot(_Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import time
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import SandboxPool
+from schemas import TrialSpec
 from tests.sandbox import hostile
 from tests.sandbox.conftest import SECRET, TESTS_DIR, SpecFactory, processes_with
 
@@ -22,7 +24,7 @@ def pool(request: pytest.FixtureRequest) -> SandboxPool:
     return request.getfixturevalue(f"{request.param}_pool")
 
 
-def _good(make_spec: SpecFactory) -> object:
+def _good(make_spec: SpecFactory) -> TrialSpec:
     return make_spec(hostile.Sleep(seconds=0.0, n_folds=4), predict_kind="value")
 
 
@@ -64,6 +66,18 @@ def test_a_memory_hog_fails_alone(pool: SandboxPool, make_spec: SpecFactory) -> 
     result = pool.run(make_spec(hostile.MemoryHog(), memory_mb=300, timeout_s=60))
     assert result.status == "failed" and result.failure in ("memory", "killed"), result.error
     _assert_pool_goes_on(pool, make_spec)
+
+
+@pytest.mark.parametrize(("estimator", "failure", "words"), [
+    (hostile.ExitsHard(code=3), "exception", "exited with code 3"),
+    (hostile.ExitsHard(sig=signal.SIGSEGV), "killed", "signal SIGSEGV"),
+])
+def test_a_trial_that_dies_without_a_report(pool: SandboxPool, make_spec: SpecFactory,
+                                            estimator: object, failure: str, words: str) -> None:
+    result = pool.run(make_spec(estimator))
+    assert result.failure == failure and words in (result.error or ""), result.error
+    assert "about to leave" in (result.error or "")  # the tail of the trial's output
+    assert pool.run(_good(make_spec)).ok
 
 
 def test_the_parent_environment_is_not_visible(pool: SandboxPool,
