@@ -16,6 +16,13 @@ from schemas._metric import TaskType
 ParamValue = Union[bool, int, float, str, None]
 
 
+def _check_range(low: float, high: float, log: bool) -> None:
+    if not low < high:
+        raise ValueError(f"low must be below high, got {low} and {high}")
+    if log and low <= 0:
+        raise ValueError(f"a log-scaled range needs low > 0, got {low}")
+
+
 class FloatParam(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -26,10 +33,7 @@ class FloatParam(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> FloatParam:
-        if not self.low < self.high:
-            raise ValueError(f"low must be below high, got {self.low} and {self.high}")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log-scaled range needs low > 0, got {self.low}")
+        _check_range(self.low, self.high, self.log)
         return self
 
     def contains(self, value: Any) -> bool:
@@ -47,10 +51,7 @@ class IntParam(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> IntParam:
-        if not self.low < self.high:
-            raise ValueError(f"low must be below high, got {self.low} and {self.high}")
-        if self.log and self.low <= 0:
-            raise ValueError(f"a log-scaled range needs low > 0, got {self.low}")
+        _check_range(self.low, self.high, self.log)
         return self
 
     def contains(self, value: Any) -> bool:
