@@ -239,7 +239,8 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         X = _as_frame(X)
         lacking = [str(c) for c in self.input_columns_ if c not in X.columns]
         if lacking:
-            raise DataError(f"The input lacks the training column(s) {lacking}; "
+            shown = lacking if len(lacking) <= 8 else [*lacking[:8], "..."]
+            raise DataError(f"The input lacks {len(lacking)} training column(s) {shown}; "
                             "add them (extra columns are ignored).")
         out: dict[str, pd.Series] = {}
         for plan in self._plans:

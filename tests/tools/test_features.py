@@ -110,7 +110,7 @@ def test_flags_read_back_from_text(fitted: tuple[FeaturePrep, pd.DataFrame]) -> 
 
 def test_missing_training_column_is_named(fitted: tuple[FeaturePrep, pd.DataFrame]) -> None:
     prep, df = fitted
-    with pytest.raises(DataError, match=r"lacks the training column\(s\) \['island', 'year'\]"):
+    with pytest.raises(DataError, match=r"lacks 2 training column\(s\) \['island', 'year'\]"):
         prep.transform(df.drop(columns=["island", "year"]))
     prep.transform(df.drop(columns=["notes", "customer_id"]))  # dropped columns are not needed
 
