@@ -36,6 +36,8 @@ from tools.scoring import score_trial
 
 log = logging.getLogger(__name__)
 
+_CANCEL_GRACE_S = 10.0
+
 TrialCallback = Callable[[TrialResult, "TrialResult | None"], None]
 
 
@@ -69,7 +71,7 @@ class SearchOutcome:
 class _Pending:
     number: int
     spec: TrialSpec
-    submitted: float
+    clipped: bool  # its timeout was cut to end at the deadline
 
 
 class SearchLoop:
@@ -94,10 +96,12 @@ class SearchLoop:
         start = time.monotonic()
         pending: dict[Future[TrialResult], _Pending] = {}
         n_started = 0
+        hit_deadline = False
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="trial") as pool:
             while True:
-                past_deadline = deadline is not None and time.monotonic() >= deadline
-                while (not past_deadline and len(pending) < n_workers
+                hit_deadline = hit_deadline or (
+                    deadline is not None and time.monotonic() >= deadline)
+                while (not hit_deadline and len(pending) < n_workers
                        and n_started < budget.n_trials):
                     item = self._start_trial(self.first_trial_id + n_started, deadline)
                     n_started += 1
@@ -110,16 +114,17 @@ class SearchLoop:
                 wait_s = None if deadline is None else max(0.0, deadline - time.monotonic())
                 done, _ = wait(pending, timeout=wait_s, return_when=FIRST_COMPLETED)
                 if not done:  # the deadline passed with trials still running: stop them
+                    hit_deadline = True
                     self._cancel(pending, outcome)
                     continue
                 for fut in done:
                     item = pending.pop(fut)
-                    self._finish(fut.result(), item.number, outcome)
+                    self._finish(self._at_deadline(fut.result(), item), item.number, outcome)
         outcome.elapsed_s = time.monotonic() - start
-        if n_started >= budget.n_trials:
-            outcome.stop_reason = f"trial budget reached ({budget.n_trials} trials)"
-        else:
+        if hit_deadline:
             outcome.stop_reason = f"time budget reached ({budget.time_budget_s:g} s)"
+        else:
+            outcome.stop_reason = f"trial budget reached ({budget.n_trials} trials)"
         return outcome
 
     def _start_trial(self, trial_id: int, deadline: float | None) -> _Pending | TrialResult:
@@ -138,14 +143,15 @@ class SearchLoop:
         estimator_path = work_dir / "estimator.joblib"
         joblib.dump(pipeline, estimator_path)
         timeout_s = self.task.budget.trial_timeout_s
+        clipped = deadline is not None and deadline - time.monotonic() < timeout_s
         if deadline is not None:
-            timeout_s = max(1.0, min(timeout_s, deadline - time.monotonic()))
+            timeout_s = max(0.1, min(timeout_s, deadline - time.monotonic()))
         spec = TrialSpec(
             trial_id=trial_id, config=config, source=source, work_dir=work_dir,
             estimator_path=estimator_path,
             predict_kind="value" if self.data.n_classes is None else "proba",
             timeout_s=timeout_s, memory_mb=self.task.budget.trial_memory_mb, n_threads=1)
-        return _Pending(number=number, spec=spec, submitted=time.monotonic())
+        return _Pending(number=number, spec=spec, clipped=clipped)
 
     def _finish(self, result: TrialResult, number: int | None, outcome: SearchOutcome) -> None:
         result = score_trial(result, metric=self.task.metric or "", y=self.data.y,
@@ -161,18 +167,30 @@ class SearchLoop:
         if self.on_trial is not None:
             self.on_trial(result, outcome.best(self.task.direction or "maximize"))
 
+    @staticmethod
+    def _at_deadline(result: TrialResult, item: _Pending) -> TrialResult:
+        """A trial whose timeout was the deadline was stopped by the budget, not by its limit."""
+        if item.clipped and result.failure == "timeout":
+            return result.model_copy(update={"failure": "cancelled",
+                                             "error": "stopped at the time budget's deadline"})
+        return result
+
     def _cancel(self, pending: dict[Future[TrialResult], _Pending],
                 outcome: SearchOutcome) -> None:
+        """Stop the running trials; whatever has not answered after a grace period is dropped."""
         cancel_all = getattr(self.executor, "cancel_all", None)
         if cancel_all is not None:
             cancel_all()
+        done, _ = wait(pending, timeout=_CANCEL_GRACE_S)
         for fut, item in list(pending.items()):
-            try:
-                result = fut.result(timeout=30)
-            except TimeoutError:
-                result = _failed(item.spec.trial_id, item.spec.config, item.spec.source,
-                                 "stopped at the deadline", failure="cancelled")
             pending.pop(fut)
+            if fut in done:
+                result = self._at_deadline(fut.result(), item)
+            else:
+                log.warning("trial %d did not stop within %.0f s of the deadline",
+                            item.spec.trial_id, _CANCEL_GRACE_S)
+                result = _failed(item.spec.trial_id, item.spec.config, item.spec.source,
+                                 "stopped at the time budget's deadline", failure="cancelled")
             self._finish(result, item.number, outcome)
 
 

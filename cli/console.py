@@ -86,7 +86,8 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
         return
     best = record.best
     console.print(f"[bold green]Done.[/bold green] {record.n_trials} trials "
-                  f"({record.n_failed} failed), search {record.search_time_s:.1f} s, "
+                  f"({record.n_failed} failed), start-up {record.startup_time_s:.1f} s, "
+                  f"search {record.search_time_s:.1f} s, "
                   f"finalize {record.finalize_time_s:.1f} s — {record.stop_reason}.")
     console.print(f"  best model   {best.config.family} (trial {best.trial_id}, {best.source})")
     console.print(f"  CV {record.metric:<9} {best.cv_score:.4f} ± {best.cv_std or 0.0:.4f}"

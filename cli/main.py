@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -12,6 +13,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
@@ -85,8 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(stderr=False, highlight=False)
     err = Console(stderr=True, highlight=False)
     _setup_logging(err, args.debug)
-    settings = Settings.from_env()
     try:
+        settings = Settings.from_env()
         if args.command == "run":
             return _cmd_run(args, settings, console)
         if args.command == "predict":
@@ -128,28 +130,30 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> 
     if args.llm != "none":
         raise ConfigError(f"The '--llm' parameter must be 'none' in this version; got "
                           f"{args.llm!r} instead (the LLM planner is not built yet).")
-    for name, value, low in (("--trials", args.trials, 1), ("--workers", args.workers, 1),
-                             ("--folds", args.folds, 2)):
-        if value < low:
-            raise ConfigError(f"The '{name}' parameter must be at least {low}; got {value}.")
-    if args.time_budget is not None and args.time_budget <= 0:
-        raise ConfigError("The '--time-budget' parameter must be positive; "
-                          f"got {args.time_budget}.")
-    if not 0.0 < args.holdout < 0.9:
-        raise ConfigError(f"The '--holdout' parameter must lie in (0, 0.9); got {args.holdout}.")
-    if args.trial_timeout <= 0 or args.trial_memory < 256:
-        raise ConfigError("The '--trial-timeout' parameter must be positive and '--trial-memory' "
-                          f"at least 256; got {args.trial_timeout} and {args.trial_memory}.")
+    _check_range("--trials", args.trials, 1, None)
+    _check_range("--workers", args.workers, 1, None)
+    _check_range("--folds", args.folds, 2, 20)
+    _check_range("--trial-memory", args.trial_memory, 256, None)
+    _check_range("--trial-timeout", args.trial_timeout, 1e-3, None)
+    if args.time_budget is not None:
+        _check_range("--time-budget", args.time_budget, 1e-3, None)
+    _check_range("--holdout", args.holdout, 0.01, 0.89)
     run_dir = args.out or Path("runs") / f"{_stem(args.data)}-{datetime.now():%Y%m%d-%H%M%S}"
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise ConfigError(f"The '--out' folder '{run_dir}' is not empty; choose a new one.")
 
-    task = TaskSpec(
-        data_path=Path(args.data), target=args.target, task_type=args.task_type,
-        metric=args.metric, seed=args.seed, n_folds=args.folds, holdout_fraction=args.holdout,
-        n_workers=args.workers, description=args.task, ensemble=not args.no_ensemble,
-        budget=Budget(n_trials=args.trials, time_budget_s=args.time_budget,
-                      trial_timeout_s=args.trial_timeout, trial_memory_mb=args.trial_memory))
+    try:
+        task = TaskSpec(
+            data_path=Path(args.data), target=args.target, task_type=args.task_type,
+            metric=args.metric, seed=args.seed, n_folds=args.folds,
+            holdout_fraction=args.holdout, n_workers=args.workers, description=args.task,
+            ensemble=not args.no_ensemble,
+            budget=Budget(n_trials=args.trials, time_budget_s=args.time_budget,
+                          trial_timeout_s=args.trial_timeout, trial_memory_mb=args.trial_memory))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"The '{where}' setting is invalid: {first['msg']}.") from exc
     table = load_table(args.data)
     isolation = args.isolation or settings.isolation
 
@@ -171,8 +175,10 @@ def _cmd_predict(args: argparse.Namespace, console: Console) -> int:
     from tools.io import load_table
     from tools.model import load_model, prediction_frame
 
-    if not args.run_dir.is_dir():
+    if not args.run_dir.exists():
         raise DataError(f"The run folder '{args.run_dir}' does not exist.")
+    if args.out is not None and args.out.is_dir():
+        raise ConfigError(f"The '--out' parameter must name a file; '{args.out}' is a folder.")
     model = load_model(args.run_dir)
     frame = prediction_frame(model, load_table(args.data))
     if args.out is None:
@@ -200,6 +206,14 @@ def _cmd_datasets(args: argparse.Namespace, console: Console) -> int:
     path = write_bundled(args.name, args.out)
     console.print(f"wrote {path}")
     return EXIT_OK
+
+
+def _check_range(name: str, value: float, low: float, high: float | None) -> None:
+    """Flags a person types: finite, and within the documented range."""
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
+        bound = f"at least {low:g}" if high is None else f"between {low:g} and {high:g}"
+        raise ConfigError(f"The '{name}' parameter must be a finite number {bound}; "
+                          f"got {value:g} instead.")
 
 
 @contextmanager

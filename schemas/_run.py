@@ -62,6 +62,7 @@ class RunRecord(BaseModel):
     retrieved_runs: tuple[str, ...] = ()
     llm: LLMUsage = LLMUsage()
     isolation: IsolationLevel
+    startup_time_s: float = 0.0  # intake, profile and sandbox start, before the time budget
     search_time_s: float
     finalize_time_s: float
     total_time_s: float

@@ -152,8 +152,9 @@ def _read_text(p: Path, kind: str, compression: str | None) -> pd.DataFrame:
         delim = _sniff_delimiter(text, kind)
         _check_duplicates(p, [h.strip() for h in _header(text, delim)])
         try:
-            # semicolon files come from locales that write decimals with a comma
-            return pd.read_csv(p, sep=delim, encoding=encoding, low_memory=False,
+            # semicolon files come from locales that write decimals with a comma;
+            # index_col=False: a trailing delimiter on every row must not shift the columns
+            return pd.read_csv(p, sep=delim, encoding=encoding, low_memory=False, index_col=False,
                                decimal="," if delim == ";" else ".",
                                compression=_pandas_comp(compression))
         except UnicodeDecodeError:

@@ -92,7 +92,10 @@ def load_model(run_dir: Path) -> FittedModel:
     path = run_dir / MODEL_FILE if run_dir.is_dir() else run_dir
     if not path.is_file():
         raise DataError(f"No model found at '{path}': give the folder of a finished run.")
-    model = joblib.load(path)
+    try:
+        model = joblib.load(path)
+    except Exception as exc:  # a corrupt or foreign file: bad input, not a bug of ours
+        raise DataError(f"'{path}' cannot be read as an mlpilot model: {exc}") from exc
     if not isinstance(model, FittedModel):
         raise DataError(f"'{path}' does not hold an mlpilot model.")
     return model

@@ -319,7 +319,8 @@ def _time_lines(record: RunRecord) -> list[str]:
                    f"{llm.prompt_tokens + llm.completion_tokens} tokens, "
                    f"${llm.cost_usd:.4f}, {seconds(llm.time_s)}.")
     return [
-        f"- Time: {seconds(record.search_time_s)} searching, {seconds(record.finalize_time_s)} "
+        f"- Time: {seconds(record.startup_time_s)} starting (intake, profile, sandbox workers), "
+        f"{seconds(record.search_time_s)} searching, {seconds(record.finalize_time_s)} "
         f"finalizing (refit and holdout), {seconds(record.total_time_s)} in all.",
         f"- Planner: {planner}",
         f"- Similar past runs consulted: {len(record.retrieved_runs)}.",

@@ -124,3 +124,38 @@ def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exc:
         main(["run"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--folds", "100"), ("--time-budget", "nan"),
+                                             ("--time-budget", "inf"), ("--trial-timeout", "inf"),
+                                             ("--holdout", "0.95")])
+def test_out_of_range_flags(capsys: pytest.CaptureFixture[str], table: Path, tmp_path: Path,
+                            flag: str, value: str) -> None:
+    out = tmp_path / "run"
+    code, err = _run(capsys, "run", str(table), "--target", "y", flag, value, "--out", str(out))
+    _assert_one_line_error(code, err, flag)
+    assert not out.exists()
+
+
+def test_unknown_isolation_setting(capsys: pytest.CaptureFixture[str], table: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLPILOT_ISOLATION", "bwarp")
+    code, err = _run(capsys, "run", str(table), "--target", "y")
+    _assert_one_line_error(code, err, "MLPILOT_ISOLATION")
+
+
+def test_predict_with_a_corrupt_model(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                      table: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "model.joblib").write_bytes(b"not a pickle at all")
+    code, err = _run(capsys, "predict", str(run_dir), str(table))
+    _assert_one_line_error(code, err, "model")
+
+
+def test_predict_out_is_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                 table: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    code, err = _run(capsys, "predict", str(run_dir), str(table), "--out", str(tmp_path))
+    _assert_one_line_error(code, err, "--out")

@@ -156,3 +156,11 @@ def test_gzip_of_garbage_is_rejected(tmp_path: Path) -> None:
         fh.write(b"\x00\x01\x02" * 100)
     with pytest.raises(DataError, match="not a text table"):
         load_table(path)
+
+
+def test_trailing_delimiter_does_not_shift_columns(tmp_path: Path) -> None:
+    path = tmp_path / "trailing.csv"
+    path.write_text("a,x,y\n1,2,u,\n3,4,v,\n")
+    df = load_table(path)
+    assert list(df.columns) == ["a", "x", "y"]
+    assert df["y"].tolist() == ["u", "v"]
