@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "f1_weighted, rmse, mae, r2 (default by task type)")
     run.add_argument("--trials", type=int, default=30, help="number of trials (default 30)")
     run.add_argument("--time-budget", type=float, default=None, metavar="S",
-                     help="wall seconds for the search; no trial starts after it")
+                     help="wall seconds for the search, from when the workers are ready; "
+                          "no trial starts after it and running ones are stopped at it")
     run.add_argument("--trial-timeout", type=float, default=600.0, metavar="S",
                      help="seconds one trial may take before it is killed (default 600)")
     run.add_argument("--trial-memory", type=int, default=4096, metavar="MB",
