@@ -246,6 +246,8 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         for plan in self._plans:
             if plan.outputs:
                 out.update(_apply(plan, X[plan.column]))
+                if plan.kind == "numeric" and not plan.from_strings:
+                    _warn_unparsed(plan.column, X[plan.column], out[plan.outputs[0]])
         order = [*self.numeric_columns_, *self.categorical_columns_]
         return pd.DataFrame({name: out[name] for name in order}, index=X.index)
 
@@ -268,6 +270,18 @@ def _unique(name: str, taken: set[str]) -> str:
         out, i = f"{name}_{i}", i + 1
     taken.add(out)
     return out
+
+
+def _warn_unparsed(column: Hashable, raw: pd.Series, parsed: pd.Series) -> None:
+    """Values of a numeric training column that are not numbers become missing: say so."""
+    if ptypes.is_numeric_dtype(raw) or ptypes.is_bool_dtype(raw):
+        return
+    text = _to_text(raw)
+    bad = text.notna() & parsed.isna()
+    if bad.any():
+        examples = sorted({str(v) for v in text[bad].head(50)})[:3]
+        log.warning("column %r: %d value(s) are not numbers (e.g. %s); they are treated as "
+                    "missing", str(column), int(bad.sum()), examples)
 
 
 def _to_float(s: pd.Series) -> pd.Series:

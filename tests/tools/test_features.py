@@ -176,3 +176,13 @@ def test_sklearn_conventions() -> None:
     fitted = FeaturePrep().fit(load_bundled("iris"))
     assert list(fitted.get_feature_names_out()) == [*fitted.numeric_columns_,
                                                      *fitted.categorical_columns_]
+
+
+def test_non_numbers_in_a_numeric_column_are_reported(caplog: pytest.LogCaptureFixture) -> None:
+    train = pd.DataFrame({"x": [1.0, 2.5, 3.0, 4.5] * 10, "c": ["a", "b"] * 20})
+    prep = FeaturePrep().fit(train)
+    new = pd.DataFrame({"x": ["abc", "2.0", None], "c": ["a", "b", "a"]})
+    with caplog.at_level("WARNING", logger="tools.features"):
+        out = prep.transform(new)
+    assert np.isnan(out["x"].iloc[0]) and out["x"].iloc[1] == 2.0
+    assert "1 value(s) are not numbers" in caplog.text and "abc" in caplog.text
