@@ -89,6 +89,9 @@ def plot_history(path: Path, trials: Sequence[TrialResult], metric: str,
         ax.scatter(failed, [edge] * len(failed), transform=ax.get_xaxis_transform(),
                    marker="x", s=50, color="red", label=f"failed ({len(failed)})", zorder=4)
     ax.set_xlim(ordered[0].trial_id - 0.5, ordered[-1].trial_id + 0.5)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.margins(y=0.15)  # room at the edge for the failed trials' marks
     _label(ax, "Optimisation history: CV score of each trial", "trial number",
            f"CV {metric} ({direction_words(direction)})")
