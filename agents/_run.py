@@ -21,15 +21,13 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from agents._search import SearchData, SearchLoop, SearchOutcome
+from agents._search import SearchData, SearchLoop, SearchOutcome, resolved
 from sandbox import DataBundle, Executor, write_data_bundle
 from schemas import (
     DatasetProfile,
-    Direction,
     EnsembleMember,
     RunRecord,
     TaskSpec,
-    TaskType,
     TrialResult,
 )
 from tools.bo import OptunaSearch
@@ -89,7 +87,7 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
 
     data = prepare(task, table)
     task = data.task
-    task_type, metric, direction = _resolved(task)
+    task_type, metric, direction = resolved(task)
     split = make_split(data.y, task_type, holdout_fraction=task.holdout_fraction,
                        n_folds=task.n_folds, seed=task.seed)
     task = task.model_copy(update={"n_folds": split.n_folds})
@@ -153,8 +151,10 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
             EnsembleMember(trial_id=t.trial_id, family=t.config.family, weight=w)
             for t, w in zip(choice.members, choice.weights, strict=True)),
         ensemble_cv_score=None if choice is None else choice.cv_score,
-        holdout_score=_score_or_none(metric, holdout, "pred", n_classes),
-        dummy_holdout_score=_score_or_none(metric, holdout, "dummy_pred", n_classes),
+        holdout_score=None if holdout is None else score(
+            metric, holdout.y_true, holdout.pred, n_classes=n_classes),
+        dummy_holdout_score=None if holdout is None else score(
+            metric, holdout.y_true, holdout.dummy_pred, n_classes=n_classes),
         n_trials=len(outcome.trials), n_failed=sum(not t.ok for t in outcome.trials),
         trials_by_source=dict(Counter(t.source for t in outcome.trials)),
         isolation=isolation, startup_time_s=startup_s, search_time_s=search_s,
@@ -165,13 +165,6 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
     write_report(run_dir, record=record, trials=outcome.trials, profile=profile, holdout=holdout)
     _write_atomic(run_dir / "run.json", record.model_dump_json(indent=2))
     return RunResult(record=record, run_dir=run_dir, model=model)
-
-
-def _resolved(task: TaskSpec) -> tuple[TaskType, str, Direction]:
-    """The task type, metric and direction that intake has filled in."""
-    if task.task_type is None or task.metric is None or task.direction is None:
-        raise ValueError("the task must be resolved by tools.intake.prepare first")
-    return task.task_type, task.metric, task.direction
 
 
 def _subset(data: PreparedData, idx: np.ndarray) -> PreparedData:
@@ -185,7 +178,7 @@ def _finalize(task: TaskSpec, outcome: SearchOutcome, data: PreparedData, split:
               prep: FeaturePrep, X_train: pd.DataFrame, y_train: np.ndarray,
               version: str) -> _Final:
     """Refit the chosen trial(s) on all training rows and score the holdout once."""
-    task_type, metric, direction = _resolved(task)
+    task_type, metric, direction = resolved(task)
     n_classes = len(data.classes) if data.classes is not None else None
     choice = select_ensemble(outcome.trials, metric=metric, direction=direction,
                              y=y_train, folds=split.folds, n_classes=n_classes,
@@ -205,13 +198,6 @@ def _finalize(task: TaskSpec, outcome: SearchOutcome, data: PreparedData, split:
     holdout = HoldoutResult(y_true=y_hold, pred=model.predict_raw(X_hold), dummy_pred=dummy,
                             classes=data.classes)
     return model, holdout, choice
-
-
-def _score_or_none(metric: str, holdout: HoldoutResult | None, field: str,
-                   n_classes: int | None) -> float | None:
-    if holdout is None:
-        return None
-    return float(score(metric, holdout.y_true, getattr(holdout, field), n_classes=n_classes))
 
 
 def _write_atomic(path: Path, text: str) -> None:

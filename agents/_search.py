@@ -24,19 +24,27 @@ from schemas import (
     Direction,
     FailureKind,
     TaskSpec,
+    TaskType,
     TrialConfig,
     TrialResult,
     TrialSource,
     TrialSpec,
 )
 from tools.bo import OptunaSearch
-from tools.metrics import is_better
+from tools.leaderboard import is_scored, rank_trials
 from tools.pipeline import build_pipeline
 from tools.scoring import score_trial
 
 log = logging.getLogger(__name__)
 
 _CANCEL_GRACE_S = 10.0
+
+
+def resolved(task: TaskSpec) -> tuple[TaskType, str, Direction]:
+    """The task type, metric and direction that intake has filled in."""
+    if task.task_type is None or task.metric is None or task.direction is None:
+        raise ValueError("the task must be resolved by tools.intake.prepare first")
+    return task.task_type, task.metric, task.direction
 
 TrialCallback = Callable[[TrialResult, "TrialResult | None"], None]
 
@@ -59,12 +67,8 @@ class SearchOutcome:
     elapsed_s: float = 0.0
 
     def best(self, direction: Direction) -> TrialResult | None:
-        best: TrialResult | None = None
-        for t in self.trials:
-            if t.ok and t.cv_score is not None and (
-                    best is None or is_better(t.cv_score, best.cv_score, direction)):
-                best = t
-        return best
+        ranked = rank_trials(self.trials, direction)
+        return ranked[0] if ranked and is_scored(ranked[0]) else None
 
 
 @dataclass
@@ -81,6 +85,7 @@ class SearchLoop:
                  data: SearchData, trials_dir: Path, on_trial: TrialCallback | None = None,
                  first_trial_id: int = 0) -> None:
         self.task = task
+        self.task_type, self.metric, self.direction = resolved(task)
         self.search = search
         self.executor = executor
         self.data = data
@@ -133,7 +138,7 @@ class SearchLoop:
         work_dir.mkdir(parents=True, exist_ok=True)
         try:
             pipeline = build_pipeline(
-                config, task_type=self.task.task_type or "regression",
+                config, task_type=self.task_type,
                 numeric_columns=self.data.numeric_columns,
                 categorical_columns=self.data.categorical_columns,
                 seed=self.task.seed, n_threads=1)
@@ -154,7 +159,7 @@ class SearchLoop:
         return _Pending(number=number, spec=spec, clipped=clipped)
 
     def _finish(self, result: TrialResult, number: int | None, outcome: SearchOutcome) -> None:
-        result = score_trial(result, metric=self.task.metric or "", y=self.data.y,
+        result = score_trial(result, metric=self.metric, y=self.data.y,
                              folds=self.data.folds, n_classes=self.data.n_classes)
         if number is not None:
             self.search.tell(number, result.cv_score if result.ok else None)
@@ -165,7 +170,7 @@ class SearchLoop:
             log.info("trial %d %s failed (%s)", result.trial_id, result.config.family,
                      result.failure)
         if self.on_trial is not None:
-            self.on_trial(result, outcome.best(self.task.direction or "maximize"))
+            self.on_trial(result, outcome.best(self.direction))
 
     @staticmethod
     def _at_deadline(result: TrialResult, item: _Pending) -> TrialResult:

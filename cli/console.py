@@ -9,7 +9,8 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from schemas import DatasetProfile, RunRecord, TaskSpec, TrialResult
+from schemas import DatasetProfile, Direction, RunRecord, TaskSpec, TrialResult
+from tools.leaderboard import is_scored, rank_trials
 
 _TOP = 5
 
@@ -24,7 +25,7 @@ class RichObserver:
                                   console=console)
         self._task_id = self._progress.add_task("", total=None)
         self._trials: list[TrialResult] = []
-        self._direction = "maximize"
+        self._direction: Direction = "maximize"
         self._live: Live | None = None
 
     def __enter__(self) -> RichObserver:
@@ -65,9 +66,7 @@ class RichObserver:
         table = Table(title="leaderboard (CV)", title_justify="left", expand=False)
         for col in ("#", "family", "source", "cv score", "± std", "fit s"):
             table.add_column(col)
-        sign = -1.0 if self._direction == "maximize" else 1.0
-        done = sorted((t for t in self._trials if t.ok and t.cv_score is not None),
-                      key=lambda t: sign * (t.cv_score or 0.0))
+        done = [t for t in rank_trials(self._trials, self._direction) if is_scored(t)]
         for t in done[:_TOP]:
             table.add_row(str(t.trial_id), t.config.family, t.source, f"{t.cv_score:.4f}",
                           f"{t.cv_std or 0.0:.4f}", f"{t.fit_time_s:.1f}")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from schemas import Direction, TrialResult
+from tools.leaderboard import is_scored, rank_trials
 from tools.metrics import fold_scores, is_better
 
 
@@ -33,9 +34,7 @@ def select_ensemble(trials: Sequence[TrialResult], *, metric: str, direction: Di
                     n_candidates: int = 10, n_rounds: int = 20,
                     max_members: int = 5) -> EnsembleChoice | None:
     """Pick a weighted set of trials; None when no trial succeeded."""
-    scored = [t for t in trials if t.ok and t.cv_score is not None and t.predictions_path]
-    sign = 1.0 if direction == "maximize" else -1.0
-    scored.sort(key=lambda t: -sign * (t.cv_score or 0.0))
+    scored = [t for t in rank_trials(trials, direction) if is_scored(t) and t.predictions_path]
     candidates = _distinct(scored)[:n_candidates]
     if not candidates:
         return None
