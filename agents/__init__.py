@@ -1,20 +1,53 @@
-"""The agent layer: the run's flow (and, later, planner, verifier and routing).
+"""The agent layer: the run's graph, the planner, the verifier and the hybrid policy.
 
-Dependencies come in as arguments (the executor factory, the observer); this
-package never builds real infrastructure itself.
+Dependencies come in as arguments (the executor factory, the LLM client, the
+observer); this package never builds real infrastructure itself.
 """
 
 from __future__ import annotations
 
+from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObserver
+from agents._policy import HybridRule, PolicyState
 from agents._run import (
-    ExecutorFactory,
-    RunObserver,
+    PendingRun,
+    RunRequest,
     RunResult,
-    SilentObserver,
+    begin_run,
     execute_run,
+    read_request,
     read_run_record,
+    resume_run,
 )
 from agents._search import SearchData, SearchLoop, SearchOutcome
+from agents.graph import RunState, build_graph
+from agents.planner import LLMPlanner, PlanRequest, PlanResult, Proposer
+from agents.verifier import CheckContext, Verifier, check_trial
 
-__all__ = ["ExecutorFactory", "RunObserver", "RunResult", "SearchData", "SearchLoop",
-           "SearchOutcome", "SilentObserver", "execute_run", "read_run_record"]
+__all__ = [
+    "CheckContext",
+    "ExecutorFactory",
+    "HybridRule",
+    "LLMPlanner",
+    "PendingRun",
+    "PlanRequest",
+    "PlanResult",
+    "PolicyState",
+    "Proposer",
+    "RunContext",
+    "RunObserver",
+    "RunRequest",
+    "RunResult",
+    "RunState",
+    "SearchData",
+    "SearchLoop",
+    "SearchOutcome",
+    "SilentObserver",
+    "Verifier",
+    "begin_run",
+    "build_graph",
+    "check_trial",
+    "execute_run",
+    "read_request",
+    "read_run_record",
+    "resume_run",
+]

@@ -1,7 +1,9 @@
-"""One whole run: intake, split, profile, search, finalize, record.
+"""Start a run, or resume a killed one: the graph, its checkpointer and its context.
 
-The steps follow ARCHITECTURE.md. Real parts (the sandbox executor) come in
-through ``make_executor`` so tests can hand in the in-process executor.
+A run folder holds ``request.json`` (the task as asked, which LLM, the run id:
+enough to rebuild the context) and ``checkpoint.sqlite`` (langgraph's
+checkpoints). ``resume_run`` rebuilds the context from the request and the
+same table and lets the graph go on from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -9,201 +11,174 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import time
+import shutil
+import sqlite3
 import uuid
-from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+from pydantic import BaseModel, ConfigDict
 
-from agents._search import SearchData, SearchLoop, SearchOutcome, resolved
-from sandbox import DataBundle, Executor, write_data_bundle
+from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObserver
+from agents._finalize import write_atomic
+from agents._policy import HybridRule, PolicyState
+from agents.graph import RunState, build_graph
+from agents.planner import LLMPlanner
+from agents.verifier import Verifier
 from schemas import (
-    DatasetProfile,
-    EnsembleMember,
+    Budget,
+    ConfigError,
+    Proposal,
     RunRecord,
     TaskSpec,
+    TrialConfig,
     TrialResult,
+    Verdict,
 )
-from tools.bo import OptunaSearch
-from tools.catalog import catalog
-from tools.ensemble import EnsembleChoice, select_ensemble
-from tools.features import FeaturePrep
-from tools.intake import PreparedData, prepare
-from tools.metrics import dummy_prediction, score
-from tools.model import FittedModel, fit_final_model
-from tools.pipeline import build_pipeline
-from tools.profile import profile_dataset
-from tools.report import HoldoutResult, write_leaderboard, write_report
-from tools.split import Split, make_split
+
+if TYPE_CHECKING:
+    from tools.llm import LLMClient
 
 log = logging.getLogger(__name__)
 
-ExecutorFactory = Callable[[DataBundle, Path], AbstractContextManager[Executor]]
+CHECKPOINT_FILE = "checkpoint.sqlite"
+REQUEST_FILE = "request.json"
 
 
-class RunObserver(Protocol):
-    """What a person watching a run is told (the CLI draws it with rich)."""
+class RunRequest(BaseModel):
+    """What ``request.json`` holds: how to start this run again."""
 
-    def on_stage(self, message: str) -> None: ...
-    def on_search_start(self, task: TaskSpec, profile: DatasetProfile, n_families: int) -> None: ...
-    def on_trial(self, result: TrialResult, best: TrialResult | None) -> None: ...
+    model_config = ConfigDict(frozen=True)
 
-
-class SilentObserver:
-    def on_stage(self, message: str) -> None:
-        log.info("%s", message)
-
-    def on_search_start(self, task: TaskSpec, profile: DatasetProfile, n_families: int) -> None:
-        pass
-
-    def on_trial(self, result: TrialResult, best: TrialResult | None) -> None:
-        pass
+    run_id: str
+    created_at: datetime
+    task: TaskSpec
+    llm: str  # the LLM's name as given ("none", "local", "openai/...")
+    mlpilot_version: str
 
 
 @dataclasses.dataclass(frozen=True)
 class RunResult:
     record: RunRecord
     run_dir: Path
-    model: FittedModel | None
 
 
 def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
                 make_executor: ExecutorFactory, version: str,
-                observer: RunObserver | None = None) -> RunResult:
-    """Run the search and finalize. Bad input raises before anything is written.
-
-    The time budget counts from the moment the sandbox workers are ready, so
-    that it is spent on trials; start-up and finalization are reported apart.
-    """
-    obs = observer or SilentObserver()
-    t0 = time.monotonic()
-    created = datetime.now(UTC)
-
-    data = prepare(task, table)
-    task = data.task
-    task_type, metric, direction = resolved(task)
-    split = make_split(data.y, task_type, holdout_fraction=task.holdout_fraction,
-                       n_folds=task.n_folds, seed=task.seed)
-    task = task.model_copy(update={"n_folds": split.n_folds})
-    train = _subset(data, split.train_idx)
-    prep = FeaturePrep().fit(train.X)
-    X_train = prep.transform(train.X)
-    profile = profile_dataset(train, prep)
-    n_classes = len(data.classes) if data.classes is not None else None
-
+                observer: RunObserver | None = None, llm: LLMClient | None = None,
+                llm_name: str | None = None, rule: HybridRule | None = None) -> RunResult:
+    """Run the whole graph. Bad input raises before anything is written."""
+    request = RunRequest(run_id=uuid.uuid4().hex[:12], created_at=datetime.now(UTC), task=task,
+                         llm=llm_name or ("none" if llm is None else llm.model),
+                         mlpilot_version=version)
+    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
+    ctx.prepared  # noqa: B018 - validate the data before the run folder is written
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "profile.json").write_text(profile.model_dump_json(indent=2))
-    obs.on_stage(f"{task.task_type} task on {len(data.y)} rows; metric {task.metric} "
-                 f"({task.direction}); holdout {len(split.holdout_idx)} rows kept aside")
-    bundle = write_data_bundle(run_dir / "data", X_train, train.y, split.folds, n_classes)
-
-    spaces = catalog(task_type, n_rows=len(train.y))
-    search = OptunaSearch(spaces, direction=direction,
-                          storage_path=run_dir / "study.journal", seed=task.seed)
-    search.start()
-    search.enqueue_defaults()
-    obs.on_search_start(task, profile, len(spaces))
-    ledger = run_dir / "trials.jsonl"
-
-    def on_trial(result: TrialResult, best: TrialResult | None) -> None:
-        with ledger.open("a") as fh:
-            fh.write(result.model_dump_json() + "\n")
-        obs.on_trial(result, best)
-
-    search_data = SearchData(y=train.y, folds=split.folds, n_classes=n_classes,
-                             numeric_columns=prep.numeric_columns_,
-                             categorical_columns=prep.categorical_columns_)
-    with make_executor(bundle, run_dir / "scratch") as executor:
-        start = getattr(executor, "start", None)
-        if start is not None:
-            start()  # workers ready before the clock starts
-        isolation = getattr(executor, "isolation_level", "process")
-        t_search = time.monotonic()
-        budget_s = task.budget.time_budget_s
-        deadline = None if budget_s is None else t_search + budget_s
-        loop = SearchLoop(task, search=search, executor=executor, data=search_data,
-                          trials_dir=run_dir / "trials", on_trial=on_trial)
-        outcome = loop.run(deadline=deadline)
-    search_s = time.monotonic() - t_search
-    startup_s = t_search - t0
-
-    obs.on_stage("refitting the best configuration on all training rows; scoring the holdout")
-    t_fin = time.monotonic()
-    model, holdout, choice = _finalize(task, outcome, data, split, prep, X_train, train.y,
-                                       version)
-    if model is not None:
-        model.save(run_dir)
-    finalize_s = time.monotonic() - t_fin
-
-    best = outcome.best(direction)
-    record = RunRecord(
-        run_id=uuid.uuid4().hex[:12], mlpilot_version=version,
-        status="completed" if model is not None else "failed", created_at=created, task=task,
-        task_type=task_type, metric=metric, direction=direction,
-        n_rows=len(data.y), n_holdout=len(split.holdout_idx), best=best,
-        ensemble=() if choice is None else tuple(
-            EnsembleMember(trial_id=t.trial_id, family=t.config.family, weight=w)
-            for t, w in zip(choice.members, choice.weights, strict=True)),
-        ensemble_cv_score=None if choice is None else choice.cv_score,
-        holdout_score=None if holdout is None else score(
-            metric, holdout.y_true, holdout.pred, n_classes=n_classes),
-        dummy_holdout_score=None if holdout is None else score(
-            metric, holdout.y_true, holdout.dummy_pred, n_classes=n_classes),
-        n_trials=len(outcome.trials), n_failed=sum(not t.ok for t in outcome.trials),
-        trials_by_source=dict(Counter(t.source for t in outcome.trials)),
-        isolation=isolation, startup_time_s=startup_s, search_time_s=search_s,
-        finalize_time_s=finalize_s, total_time_s=time.monotonic() - t0,
-        stop_reason=outcome.stop_reason,
-        notices=(*data.notices, *prep.notices_, *split.notices))
-    write_leaderboard(run_dir / "leaderboard.csv", outcome.trials, direction)
-    write_report(run_dir, record=record, trials=outcome.trials, profile=profile, holdout=holdout)
-    _write_atomic(run_dir / "run.json", record.model_dump_json(indent=2))
-    return RunResult(record=record, run_dir=run_dir, model=model)
+    write_atomic(run_dir / REQUEST_FILE, request.model_dump_json(indent=2))
+    return _invoke(ctx, RunState())
 
 
-def _subset(data: PreparedData, idx: np.ndarray) -> PreparedData:
-    return dataclasses.replace(data, X=data.X.iloc[idx].reset_index(drop=True), y=data.y[idx])
+class PendingRun:
+    """A run stopped at the confirmation step (graph interrupt), waiting for a person.
+
+    ``task`` is the task as mlpilot understood it (task type, metric and
+    direction resolved). ``confirm()`` runs it; ``cancel()`` removes the folder.
+    """
+
+    def __init__(self, ctx: RunContext, task: TaskSpec) -> None:
+        self.ctx = ctx
+        self.task = task
+
+    def confirm(self) -> RunResult:
+        return _invoke(self.ctx, Command(resume=True))
+
+    def cancel(self) -> None:
+        try:
+            _invoke_graph(self.ctx, Command(resume=False))
+        finally:
+            self.ctx.close()
+            shutil.rmtree(self.ctx.run_dir, ignore_errors=True)
 
 
-_Final = tuple[FittedModel | None, HoldoutResult | None, EnsembleChoice | None]
+def begin_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
+              make_executor: ExecutorFactory, version: str,
+              observer: RunObserver | None = None, llm: LLMClient | None = None,
+              llm_name: str | None = None, rule: HybridRule | None = None) -> PendingRun:
+    """Start a run that stops after intake for the person's confirmation (chat)."""
+    request = RunRequest(run_id=uuid.uuid4().hex[:12], created_at=datetime.now(UTC), task=task,
+                         llm=llm_name or ("none" if llm is None else llm.model),
+                         mlpilot_version=version)
+    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
+    ctx.confirm = True
+    resolved_task = ctx.prepared.task
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / REQUEST_FILE, request.model_dump_json(indent=2))
+    _invoke_graph(ctx, RunState())
+    return PendingRun(ctx, resolved_task)
 
 
-def _finalize(task: TaskSpec, outcome: SearchOutcome, data: PreparedData, split: Split,
-              prep: FeaturePrep, X_train: pd.DataFrame, y_train: np.ndarray,
-              version: str) -> _Final:
-    """Refit the chosen trial(s) on all training rows and score the holdout once."""
-    task_type, metric, direction = resolved(task)
-    n_classes = len(data.classes) if data.classes is not None else None
-    choice = select_ensemble(outcome.trials, metric=metric, direction=direction,
-                             y=y_train, folds=split.folds, n_classes=n_classes,
-                             max_members=5 if task.ensemble else 1)
-    if choice is None:
-        return None, None, None
-    pipelines = [build_pipeline(t.config, task_type=task_type,
-                                numeric_columns=prep.numeric_columns_,
-                                categorical_columns=prep.categorical_columns_, seed=task.seed)
-                 for t in choice.members]
-    model = fit_final_model(pipelines, choice.weights, prep, X_train, y_train,
-                            task_type=task_type, target=task.target, classes=data.classes,
-                            mlpilot_version=version)
-    X_hold = data.X.iloc[split.holdout_idx].reset_index(drop=True)
-    y_hold = data.y[split.holdout_idx]
-    dummy = dummy_prediction(y_train, len(y_hold), task_type=task_type, n_classes=n_classes)
-    holdout = HoldoutResult(y_true=y_hold, pred=model.predict_raw(X_hold), dummy_pred=dummy,
-                            classes=data.classes)
-    return model, holdout, choice
+def read_request(run_dir: Path) -> RunRequest:
+    path = run_dir / REQUEST_FILE
+    if not path.exists():
+        raise ConfigError(f"The folder '{run_dir}' holds no run to resume (no {REQUEST_FILE}).")
+    return RunRequest.model_validate_json(path.read_text())
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+def resume_run(run_dir: Path, table: pd.DataFrame, *, make_executor: ExecutorFactory,
+               version: str, observer: RunObserver | None = None,
+               llm: LLMClient | None = None, rule: HybridRule | None = None) -> RunResult:
+    """Go on from the last checkpoint of a killed run (same request, same table)."""
+    request = read_request(run_dir)
+    if (run_dir / "run.json").exists():
+        raise ConfigError(f"The run in '{run_dir}' has already finished; nothing to resume.")
+    if not (run_dir / CHECKPOINT_FILE).exists():
+        raise ConfigError(f"The run in '{run_dir}' has no checkpoint; it cannot be resumed.")
+    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
+    return _invoke(ctx, None)
+
+
+def _context(request: RunRequest, table: pd.DataFrame, run_dir: Path,
+             make_executor: ExecutorFactory, version: str, observer: RunObserver | None,
+             llm: LLMClient | None, rule: HybridRule | None) -> RunContext:
+    return RunContext(task=request.task, table=table, run_id=request.run_id,
+                      created_at=request.created_at, run_dir=run_dir,
+                      make_executor=make_executor, version=version,
+                      observer=observer or SilentObserver(), llm=llm,
+                      planner=None if llm is None else LLMPlanner(llm),
+                      verifier=Verifier(llm), rule=rule or HybridRule())
+
+
+def _invoke(ctx: RunContext, graph_input: RunState | Command[bool] | None) -> RunResult:
+    try:
+        _invoke_graph(ctx, graph_input)
+    finally:
+        ctx.close()
+    return RunResult(record=read_run_record(ctx.run_dir), run_dir=ctx.run_dir)
+
+
+def _invoke_graph(ctx: RunContext, graph_input: RunState | Command[bool] | None) -> None:
+    with open_checkpointer(ctx.run_dir) as saver:
+        graph = build_graph(saver)
+        graph.invoke(graph_input, {"configurable": {"thread_id": ctx.run_id}}, context=ctx)
+
+
+# the types the graph state holds: the only ones a checkpoint may bring back
+_STATE_TYPES = (TaskSpec, Budget, TrialResult, TrialConfig, Verdict, Proposal, PolicyState)
+
+
+@contextmanager
+def open_checkpointer(run_dir: Path) -> Iterator[SqliteSaver]:
+    serde = JsonPlusSerializer(allowed_msgpack_modules=[(t.__module__, t.__name__)
+                                                        for t in _STATE_TYPES])
+    with closing(sqlite3.connect(run_dir / CHECKPOINT_FILE, check_same_thread=False)) as conn:
+        yield SqliteSaver(conn, serde=serde)
 
 
 def read_run_record(run_dir: Path) -> RunRecord:

@@ -1,15 +1,23 @@
 """The trial loop: ask BO for a configuration, run it in the executor, score it, tell BO.
 
-With ``--llm none`` this is the whole search. Later the planner feeds the same
-loop through ``OptunaSearch.enqueue`` (LLM warm-start) and the verifier reads
-its results. Every loop exit is a budget: trials or wall seconds.
+One call of ``SearchLoop.run`` is one round of the graph's execute step: it
+runs ``n_trials`` trials, ``n_workers`` at a time, until the deadline. The
+planner's proposals and the queued defaults and repairs reach it through the
+optuna queue (``OptunaSearch.enqueue``), so every trial, whoever proposed it,
+is asked from and told to the same study.
+
+A round may be re-run after a crash (the graph restarts an unfinished node).
+Then nothing finished is repeated: a trial already in ``finished`` (read back
+from the run's ledger) is taken as it is, and a trial that was asked but not
+finished runs again with the same configuration and the same optuna trial,
+read back from its ``asked.json``.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +25,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+from pydantic import BaseModel
 
 from sandbox import Executor
 from schemas import (
@@ -83,7 +92,8 @@ class SearchLoop:
 
     def __init__(self, task: TaskSpec, *, search: OptunaSearch, executor: Executor,
                  data: SearchData, trials_dir: Path, on_trial: TrialCallback | None = None,
-                 first_trial_id: int = 0) -> None:
+                 first_trial_id: int = 0,
+                 finished: Mapping[int, TrialResult] | None = None) -> None:
         self.task = task
         self.task_type, self.metric, self.direction = resolved(task)
         self.search = search
@@ -92,10 +102,13 @@ class SearchLoop:
         self.trials_dir = trials_dir
         self.on_trial = on_trial
         self.first_trial_id = first_trial_id
+        self.finished = dict(finished or {})
 
-    def run(self, *, deadline: float | None) -> SearchOutcome:
-        """Run the loop; ``deadline`` is a ``time.monotonic()`` value or None."""
+    def run(self, *, deadline: float | None, n_trials: int | None = None) -> SearchOutcome:
+        """Run ``n_trials`` (default: the task's budget); ``deadline`` is a
+        ``time.monotonic()`` value or None."""
         budget = self.task.budget
+        n_total = budget.n_trials if n_trials is None else n_trials
         n_workers = self.task.n_workers
         outcome = SearchOutcome()
         start = time.monotonic()
@@ -107,7 +120,7 @@ class SearchLoop:
                 hit_deadline = hit_deadline or (
                     deadline is not None and time.monotonic() >= deadline)
                 while (not hit_deadline and len(pending) < n_workers
-                       and n_started < budget.n_trials):
+                       and n_started < n_total):
                     item = self._start_trial(self.first_trial_id + n_started, deadline)
                     n_started += 1
                     if isinstance(item, TrialResult):  # could not even be built
@@ -129,13 +142,22 @@ class SearchLoop:
         if hit_deadline:
             outcome.stop_reason = f"time budget reached ({budget.time_budget_s:g} s)"
         else:
-            outcome.stop_reason = f"trial budget reached ({budget.n_trials} trials)"
+            outcome.stop_reason = f"trial budget reached ({n_total} trials)"
         return outcome
 
     def _start_trial(self, trial_id: int, deadline: float | None) -> _Pending | TrialResult:
-        number, config, source = self.search.ask()
         work_dir = self.trials_dir / f"{trial_id:04d}"
-        work_dir.mkdir(parents=True, exist_ok=True)
+        if trial_id in self.finished:  # finished before a crash: not repeated
+            return self.finished[trial_id]
+        asked = work_dir / "asked.json"
+        if asked.exists():  # asked before a crash: the same optuna trial and configuration
+            item = _Asked.model_validate_json(asked.read_text())
+            number, config, source = item.number, item.config, item.source
+        else:
+            number, config, source = self.search.ask()
+            work_dir.mkdir(parents=True, exist_ok=True)
+            _write_atomic(asked, _Asked(number=number, config=config,
+                                        source=source).model_dump_json())
         try:
             pipeline = build_pipeline(
                 config, task_type=self.task_type,
@@ -159,6 +181,9 @@ class SearchLoop:
         return _Pending(number=number, spec=spec, clipped=clipped)
 
     def _finish(self, result: TrialResult, number: int | None, outcome: SearchOutcome) -> None:
+        if result.trial_id in self.finished:  # read back from the ledger: already told
+            outcome.trials.append(result)
+            return
         result = score_trial(result, metric=self.metric, y=self.data.y,
                              folds=self.data.folds, n_classes=self.data.n_classes)
         if number is not None:
@@ -197,6 +222,20 @@ class SearchLoop:
                 result = _failed(item.spec.trial_id, item.spec.config, item.spec.source,
                                  "stopped at the time budget's deadline", failure="cancelled")
             self._finish(result, item.number, outcome)
+
+
+class _Asked(BaseModel):
+    """What was asked for a trial id, kept so that a re-run round asks nothing twice."""
+
+    number: int
+    config: TrialConfig
+    source: TrialSource
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def _failed(trial_id: int, config: TrialConfig, source: TrialSource, error: str,

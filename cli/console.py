@@ -99,6 +99,16 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
     if record.holdout_score is not None and record.dummy_holdout_score is not None:
         console.print(f"  holdout      {record.holdout_score:.4f}   dummy baseline "
                       f"{record.dummy_holdout_score:.4f}   ({record.n_holdout} rows, scored once)")
+    sources = ", ".join(f"{n} {src}" for src, n in sorted(record.trials_by_source.items()))
+    console.print(f"  trials from  {sources}")
+    if record.llm.n_calls:
+        llm = record.llm
+        console.print(f"  LLM          {llm.model}: {llm.n_calls} calls ({llm.n_cached} cached, "
+                      f"{llm.n_failed} failed), {llm.prompt_tokens + llm.completion_tokens} "
+                      f"tokens, {llm.time_s:.1f} s" + (f", ${llm.cost_usd:.4f}"
+                                                       if llm.cost_usd else ""))
+    if record.llm_handover:
+        console.print(f"  BO alone     {record.llm_handover}")
     console.print(f"  sandbox      {record.isolation}")
     console.print(f"  saved in     {run_dir}/ (model.joblib, report.md, leaderboard.csv, run.json)")
     console.print(f"  predict with mlpilot predict {run_dir} NEW.csv --out predictions.csv")

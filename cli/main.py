@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 from rich.console import Console
@@ -19,6 +20,10 @@ from rich.logging import RichHandler
 
 from cli.settings import Settings
 from schemas import Budget, ConfigError, DataError, MlpilotError, TaskSpec
+
+if TYPE_CHECKING:
+    from agents import ExecutorFactory
+    from tools.llm import LLMClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -54,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds one trial may take before it is killed (default 600)")
     run.add_argument("--trial-memory", type=int, default=4096, metavar="MB",
                      help="memory one trial may use (default 4096)")
-    run.add_argument("--llm", default="none",
-                     help="LLM used by the planner; only 'none' (memory-free BO) is built so far")
+    run.add_argument("--llm", default=None, metavar="MODEL",
+                     help="the planner's LLM: 'local' (the embedded model, the default unless "
+                          "MLPILOT_LLM says otherwise), 'local-1.5b', any litellm model name "
+                          "such as 'openai/gpt-4o-mini', or 'none' (BO alone)")
     run.add_argument("--workers", type=int, default=1, help="trials run in parallel (default 1)")
     run.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     run.add_argument("--holdout", type=float, default=0.2,
@@ -69,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--isolation", choices=("auto", "bwrap", "process"), default=None,
                      help="sandbox: bubblewrap when present (auto), or require one")
 
+    chat = sub.add_parser("chat", help="ask for a model in plain words, then ask about it")
+    chat.add_argument("--llm", default=None, metavar="MODEL",
+                      help="the LLM that reads requests and phrases answers (as for 'run')")
+
+    resume = sub.add_parser("resume", help="finish a run that was killed or interrupted")
+    resume.add_argument("run_dir", type=Path)
+
     pred = sub.add_parser("predict", help="apply a saved run's model to new rows")
     pred.add_argument("run_dir", type=Path)
     pred.add_argument("data")
@@ -78,7 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("name", nargs="?")
     data.add_argument("--out", type=Path, default=None)
 
-    for p in (run, pred, data):
+    llm_cmd = sub.add_parser("llm", help="the LLM: check that the configured model works")
+    llm_sub = llm_cmd.add_subparsers(dest="llm_command", required=True, metavar="ACTION")
+    llm_check = llm_sub.add_parser(
+        "check", help="show which model a run would use and test one structured request")
+    llm_check.add_argument("--llm", default=None, metavar="MODEL",
+                           help="check this model instead of MLPILOT_LLM's (default 'local')")
+
+    for p in (run, chat, resume, pred, data, llm_check):
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     return parser
 
@@ -92,8 +113,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         if args.command == "run":
             return _cmd_run(args, settings, console)
+        if args.command == "resume":
+            return _cmd_resume(args, settings, console)
+        if args.command == "chat":
+            return _cmd_chat(args, settings, console)
         if args.command == "predict":
             return _cmd_predict(args, console)
+        if args.command == "llm":
+            from cli.llm_check import cmd_llm_check
+
+            return cmd_llm_check(args, settings, console)
         return _cmd_datasets(args, console)
     except MlpilotError as exc:
         if args.debug:
@@ -125,12 +154,8 @@ def _setup_logging(err: Console, debug: bool) -> None:
 def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     from agents import execute_run
     from cli.console import RichObserver, print_summary
-    from sandbox import DataBundle, SandboxPool
     from tools.io import load_table
 
-    if args.llm != "none":
-        raise ConfigError(f"The '--llm' parameter must be 'none' in this version; got "
-                          f"{args.llm!r} instead (the LLM planner is not built yet).")
     _check_range("--trials", args.trials, 1, None)
     _check_range("--workers", args.workers, 1, None)
     _check_range("--folds", args.folds, 2, 20)
@@ -156,20 +181,66 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> 
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"The '{where}' setting is invalid: {first['msg']}.") from exc
     table = load_table(args.data)
-    isolation = args.isolation or settings.isolation
+    llm_name = args.llm or settings.llm
+    llm = _open_llm(llm_name, settings, seed=args.seed)
+    make_executor = executor_factory(args.workers, args.isolation or settings.isolation)
+    with RichObserver(console) as observer:
+        result = execute_run(task, table, run_dir=run_dir, make_executor=make_executor,
+                             version=mlpilot_version(), observer=observer, llm=llm,
+                             llm_name=llm_name)
+    print_summary(console, result.record, str(run_dir))
+    return EXIT_OK if result.record.status == "completed" else EXIT_FAILED
+
+
+def _cmd_resume(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from agents import read_request, resume_run
+    from cli.console import RichObserver, print_summary
+    from tools.io import load_table
+
+    if not args.run_dir.is_dir():
+        raise DataError(f"The run folder '{args.run_dir}' does not exist.")
+    request = read_request(args.run_dir)
+    table = load_table(str(request.task.data_path))
+    llm = _open_llm(request.llm, settings, seed=request.task.seed)
+    make_executor = executor_factory(request.task.n_workers, settings.isolation)
+    console.print(f"resuming run {request.run_id} in {args.run_dir}")
+    with RichObserver(console) as observer:
+        result = resume_run(args.run_dir, table, make_executor=make_executor,
+                            version=mlpilot_version(), observer=observer, llm=llm)
+    print_summary(console, result.record, str(args.run_dir))
+    return EXIT_OK if result.record.status == "completed" else EXIT_FAILED
+
+
+def _cmd_chat(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    from cli.chat import Chat
+
+    llm_name = args.llm or settings.llm
+    llm = _open_llm(llm_name, settings, seed=0)
+    return Chat(console, settings, ask=console.input, llm=llm, llm_name=llm_name,
+                version=mlpilot_version()).loop()
+
+
+def _open_llm(name: str, settings: Settings, *, seed: int) -> LLMClient | None:
+    if name == "none":
+        return None
+    from tools.llm import open_llm
+
+    return open_llm(name, home=settings.home, api_base=settings.llm_api_base,
+                    api_key=settings.llm_api_key, model_path=settings.llm_model_path,
+                    cache=settings.llm_cache, n_threads=settings.llm_threads, seed=seed)
+
+
+def executor_factory(n_workers: int, isolation: str) -> ExecutorFactory:
+    from sandbox import DataBundle, SandboxPool
 
     @contextmanager
     def make_executor(bundle: DataBundle, scratch: Path) -> Iterator[SandboxPool]:
-        pool = SandboxPool(bundle, n_workers=args.workers, isolation=isolation,
+        pool = SandboxPool(bundle, n_workers=n_workers, isolation=isolation,  # type: ignore[arg-type]
                            scratch_dir=scratch)
         with pool:
             yield pool
 
-    with RichObserver(console) as observer:
-        result = execute_run(task, table, run_dir=run_dir, make_executor=make_executor,
-                             version=mlpilot_version(), observer=observer)
-    print_summary(console, result.record, str(run_dir))
-    return EXIT_OK if result.record.status == "completed" else EXIT_FAILED
+    return make_executor
 
 
 def _cmd_predict(args: argparse.Namespace, console: Console) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -16,6 +17,12 @@ Isolation = Literal["auto", "bwrap", "process"]
 class Settings:
     home: Path
     isolation: Isolation = "auto"
+    llm: str = "local"  # none | local | local-1.5b | a litellm model string
+    llm_api_base: str | None = None
+    llm_api_key: str | None = None  # providers' own variables (OPENAI_API_KEY...) work too
+    llm_model_path: Path | None = None  # any GGUF file instead of the bundled weights
+    llm_cache: bool = True
+    llm_threads: int = 1
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -25,4 +32,37 @@ class Settings:
         if isolation not in get_args(Isolation):
             raise ConfigError(f"The 'MLPILOT_ISOLATION' setting must be one of "
                               f"{list(get_args(Isolation))}; got {isolation!r} instead.")
-        return cls(home=home, isolation=isolation)  # type: ignore[arg-type]
+        model_path = env.get("MLPILOT_LLM_MODEL_PATH") or None
+        return cls(home=home, isolation=isolation,  # type: ignore[arg-type]
+                   llm=(env.get("MLPILOT_LLM") or "local").strip(),
+                   llm_api_base=env.get("MLPILOT_LLM_API_BASE") or None,
+                   llm_api_key=env.get("MLPILOT_LLM_API_KEY") or None,
+                   llm_model_path=Path(model_path).expanduser() if model_path else None,
+                   llm_cache=_flag(env, "MLPILOT_LLM_CACHE", default=True),
+                   llm_threads=_positive_int(env, "MLPILOT_LLM_THREADS", default=1))
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    value = (env.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"The '{name}' setting must be 1 or 0 (true/false, yes/no, on/off); "
+                      f"got {value!r} instead.")
+
+
+def _positive_int(env: Mapping[str, str], name: str, *, default: int) -> int:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ConfigError(f"The '{name}' setting must be a whole number of at least 1; "
+                          f"got {value!r} instead.")
+    return number

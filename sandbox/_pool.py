@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import threading
 import time
 import weakref
@@ -81,7 +82,8 @@ class SandboxPool:
             self._free = queue.Queue()
             for i in range(self.n_workers):
                 slot_dir = scratch / f"slot-{i}"
-                slot_dir.mkdir(exist_ok=True)
+                shutil.rmtree(slot_dir, ignore_errors=True)  # left by a killed run
+                slot_dir.mkdir()
                 slot_plan = plan if level == "process" else self._bwrap_plan(plan, slot_dir)
                 cgroup = SlotCgroup.create(f"slot{i}")
                 self._slots.append(Slot(i, slot_dir, slot_plan, cgroup, spawn, self._epoch))

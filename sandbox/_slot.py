@@ -312,6 +312,7 @@ def _signal_name(sig: int) -> str:
 
 def _prepare_trial_dir(trial_dir: Path, spec: TrialSpec) -> None:
     """A fresh trial folder with the estimator (and a code proposal's modules) copied in."""
+    shutil.rmtree(trial_dir, ignore_errors=True)
     trial_dir.mkdir()
     shutil.copyfile(spec.estimator_path, trial_dir / ESTIMATOR_FILE)
     for module in spec.estimator_path.parent.glob("*.py"):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from schemas._errors import ConfigError, DataError, MlpilotError, SandboxError
+from schemas._agent import CheckName, Proposal, Verdict
+from schemas._errors import ConfigError, DataError, LLMError, MlpilotError, SandboxError
+from schemas._llm import LLMCall, LLMUsage
 from schemas._metric import (
     DEFAULT_METRIC,
     METRIC_ALIASES,
@@ -21,11 +23,11 @@ from schemas._profile import (
     ColumnProfile,
     DatasetProfile,
 )
+from schemas._request import FollowUp, FollowUpKind, RequestField, TaskRequest
 from schemas._run import (
     RUN_RECORD_VERSION,
     EnsembleMember,
     IsolationLevel,
-    LLMUsage,
     RunRecord,
 )
 from schemas._space import (
@@ -51,6 +53,7 @@ __all__ = [
     "TASK_TYPES",
     "Budget",
     "CategoricalParam",
+    "CheckName",
     "ColumnKind",
     "ColumnProfile",
     "ConfigError",
@@ -61,16 +64,23 @@ __all__ = [
     "FailureKind",
     "FamilySpace",
     "FloatParam",
+    "FollowUp",
+    "FollowUpKind",
     "IntParam",
     "IsolationLevel",
+    "LLMCall",
+    "LLMError",
     "LLMUsage",
     "MetricInfo",
     "MlpilotError",
     "Param",
     "ParamValue",
     "PredictKind",
+    "Proposal",
+    "RequestField",
     "RunRecord",
     "SandboxError",
+    "TaskRequest",
     "TaskSpec",
     "TaskType",
     "TrialConfig",
@@ -78,4 +88,5 @@ __all__ = [
     "TrialSource",
     "TrialSpec",
     "TrialStatus",
+    "Verdict",
 ]

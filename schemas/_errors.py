@@ -21,3 +21,7 @@ class ConfigError(MlpilotError):
 
 class SandboxError(MlpilotError):
     """The sandbox itself is broken (cannot start a worker), not a trial inside it."""
+
+
+class LLMError(MlpilotError):
+    """The LLM could not be used: unknown provider, missing weights, no valid answer."""

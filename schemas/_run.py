@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas._agent import Verdict
+from schemas._llm import LLMUsage
 from schemas._metric import Direction, TaskType
 from schemas._task import TaskSpec
 from schemas._trial import TrialResult
@@ -14,17 +16,6 @@ from schemas._trial import TrialResult
 IsolationLevel = Literal["bwrap", "process", "in-process"]
 
 RUN_RECORD_VERSION = 1
-
-
-class LLMUsage(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    model: str = "none"
-    n_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float = 0.0
-    time_s: float = 0.0
 
 
 class EnsembleMember(BaseModel):
@@ -61,6 +52,8 @@ class RunRecord(BaseModel):
     trials_by_source: dict[str, int]
     retrieved_runs: tuple[str, ...] = ()
     llm: LLMUsage = LLMUsage()
+    llm_handover: str | None = None  # why BO ran alone from some point on (None: it never did)
+    verdicts: tuple[Verdict, ...] = ()
     isolation: IsolationLevel
     startup_time_s: float = 0.0  # intake, profile and sandbox start, before the time budget
     search_time_s: float

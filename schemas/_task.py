@@ -40,4 +40,5 @@ class TaskSpec(BaseModel):
     holdout_fraction: float = Field(default=0.2, gt=0.0, lt=0.9)
     n_workers: int = Field(default=1, ge=1)
     ensemble: bool = True  # final model: greedy ensemble of the best trials, or the best alone
+    families: tuple[str, ...] | None = None  # search only these catalog families (None: all)
     description: str | None = None

@@ -23,6 +23,7 @@ ALLOWED: dict[str, set[str]] = {
 OWNERS: dict[str, tuple[str, ...]] = {
     "optuna": ("tools/bo",),
     "litellm": ("tools/llm",),
+    "llama_cpp": ("tools/llm",),
     "chromadb": ("memory/",),
     "subprocess": ("sandbox/", "evals/"),
     "multiprocessing": ("sandbox/",),

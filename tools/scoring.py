@@ -10,8 +10,8 @@ import logging
 
 import numpy as np
 
-from schemas import TrialResult
-from tools.metrics import fold_scores
+from schemas import TaskType, TrialResult
+from tools.metrics import dummy_prediction, fold_scores
 
 log = logging.getLogger(__name__)
 
@@ -37,3 +37,15 @@ def score_trial(result: TrialResult, *, metric: str, y: np.ndarray, folds: np.nd
         "cv_std": float(np.std(scores)),
         "fold_scores": tuple(float(s) for s in scores),
     })
+
+
+def dummy_cv_score(metric: str, y: np.ndarray, folds: np.ndarray, *, task_type: TaskType,
+                   n_classes: int | None) -> float:
+    """The dummy baseline's CV score on the same folds: what every trial must beat."""
+    y, folds = np.asarray(y), np.asarray(folds)
+    pred = np.zeros((len(y), n_classes) if n_classes else len(y), dtype=np.float64)
+    for fold in np.unique(folds[folds >= 0]):
+        valid = folds == fold
+        pred[valid] = dummy_prediction(y[~valid], int(valid.sum()), task_type=task_type,
+                                       n_classes=n_classes)
+    return float(np.mean(fold_scores(metric, y, pred, folds, n_classes=n_classes)))

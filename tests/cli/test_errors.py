@@ -99,9 +99,13 @@ def test_bad_budget(capsys: pytest.CaptureFixture[str], table: Path) -> None:
     _assert_one_line_error(code, err, "--trials")
 
 
-def test_llm_not_available_yet(capsys: pytest.CaptureFixture[str], table: Path) -> None:
-    code, err = _run(capsys, "run", str(table), "--target", "y", "--llm", "local")
-    _assert_one_line_error(code, err, "--llm")
+def test_unknown_llm_is_refused_before_anything_runs(capsys: pytest.CaptureFixture[str],
+                                                     table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, err = _run(capsys, "run", str(table), "--target", "y", "--llm", "nosuchprovider/x",
+                     "--out", str(out))
+    _assert_one_line_error(code, err, "nosuchprovider")
+    assert not out.exists()
 
 
 def test_out_folder_not_empty(capsys: pytest.CaptureFixture[str], table: Path,

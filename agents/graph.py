@@ -1,0 +1,264 @@
+"""The run as one langgraph graph, checkpointed after every step.
+
+    intake → profile → plan → execute → verify → decide ─┬─► plan (next round)
+                                                          └─► finalize → END
+
+Nodes are plain functions ``(state, runtime) -> partial update``; the
+dependencies (data, study, workers, LLM) come in through the runtime context
+(``RunContext``) and are never checkpointed. The state holds what must
+survive a crash: the finished trials, the verdicts, the hybrid policy, the
+queue of proposals waiting for a BO round, and the seconds spent.
+
+A node killed midway runs again from its start on resume, so every node is
+safe to re-run: the planner's answer comes back from the LLM cache, optuna's
+queue skips what it already holds, and the execute step takes finished trials
+from the ledger and re-asks nothing (see ``agents._search``).
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import time
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import interrupt
+
+from agents._context import RunContext
+from agents._finalize import finalize_run
+from agents._policy import (
+    PolicyState,
+    RoundKind,
+    after_round,
+    initial_policy,
+    llm_failed,
+    round_size,
+)
+from agents._search import SearchLoop, SearchOutcome
+from agents.planner import PlanRequest
+from schemas import Proposal, TaskSpec, TrialResult, Verdict
+from tools.catalog import default_config
+from tools.leaderboard import is_scored, rank_trials
+
+log = logging.getLogger(__name__)
+
+
+class RunState(TypedDict, total=False):
+    task: TaskSpec  # resolved by intake
+    trials: Annotated[list[TrialResult], operator.add]
+    verdicts: Annotated[list[Verdict], operator.add]
+    queue: list[Proposal]  # defaults and repairs waiting for a BO round
+    policy: PolicyState
+    round_kind: RoundKind
+    round_start: int  # trials before the current round
+    round_size: int
+    round_proposals: int  # valid proposals of the current LLM round
+    best_before: float | None
+    startup_s: float
+    search_s: float  # seconds of plan/execute/verify so far: what the time budget counts
+    stop_reason: str
+    status: Literal["running", "completed", "failed", "cancelled"]
+
+
+def intake(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    task = ctx.prepared.task
+    if ctx.confirm:
+        answer = interrupt({"task": task.model_dump(mode="json")})
+        if not answer:
+            return {"task": task, "status": "cancelled", "stop_reason": "not confirmed"}
+    return {"task": task, "status": "running"}
+
+
+def route_after_intake(state: RunState) -> Literal["profile", "__end__"]:
+    return "__end__" if state.get("status") == "cancelled" else "profile"
+
+
+def profile(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    t0 = time.monotonic()
+    p = ctx.prepared
+    ctx.run_dir.joinpath("profile.json").write_text(p.profile.model_dump_json(indent=2))
+    ctx.observer.on_stage(
+        f"{p.task.task_type} task on {len(p.data.y)} rows; metric {p.task.metric} "
+        f"({p.task.direction}); holdout {len(p.split.holdout_idx)} rows kept aside")
+    ctx.search  # noqa: B018 - open (or reload) the study now
+    _ = ctx.executor  # workers ready before the clock starts
+    ctx.observer.on_search_start(p.task, p.profile, len(p.spaces))
+    queue = [Proposal(config=default_config(s), source="default",
+                      rationale="the family's expert default") for s in p.spaces]
+    return {"queue": queue, "policy": initial_policy(ctx.planner is not None),
+            "startup_s": time.monotonic() - t0, "search_s": 0.0, "trials": [],
+            "verdicts": []}
+
+
+def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    t0 = time.monotonic()
+    p = ctx.prepared
+    policy = state["policy"]
+    trials = state["trials"]
+    remaining = p.task.budget.n_trials - len(trials)
+    queue = list(state.get("queue", []))
+    update: dict[str, Any] = {"best_before": _best_score(state), "round_proposals": 0,
+                              "round_start": len(trials)}
+    if policy.llm_active and policy.next_round == "llm" and ctx.planner is not None:
+        ctx.observer.on_stage(f"planner: asking the LLM for up to "
+                              f"{min(ctx.rule.llm_batch, remaining)} configurations")
+        try:
+            result = ctx.planner.propose(PlanRequest(
+                task=p.task, profile=p.profile, spaces=p.spaces, trials=trials,
+                n=min(ctx.rule.llm_batch, remaining)))
+        except Exception as exc:  # a broken provider must not end the run: BO goes on
+            log.warning("planner failed: %s: %s", type(exc).__name__, exc)
+            update["policy"] = llm_failed(policy, f"the LLM failed: {type(exc).__name__}")
+            result = None
+        if result is not None and result.proposals:
+            for proposal in result.proposals:
+                ctx.search.enqueue(proposal.config, "llm")
+            ctx.observer.on_stage("planner proposed: " + "; ".join(
+                f"{pr.config.family} ({pr.rationale})" for pr in result.proposals))
+            update |= {"round_kind": "llm", "round_size": len(result.proposals),
+                       "round_proposals": len(result.proposals),
+                       "search_s": state["search_s"] + time.monotonic() - t0}
+            return update
+        if result is not None:
+            ctx.observer.on_stage(f"planner: no usable proposal ({result.error}); "
+                                  "BO runs this round")
+            update["round_kind"] = "llm"  # an LLM round without proposals: counted as invalid
+        else:
+            update["round_kind"] = "bo"
+        pol = update.get("policy", policy)
+    else:
+        update["round_kind"] = "bo"
+        pol = policy
+    size = round_size(pol, ctx.rule, n_workers=p.task.n_workers, remaining=remaining)
+    for proposal in queue[:size]:
+        ctx.search.enqueue(proposal.config, proposal.source)
+    update |= {"queue": queue[size:], "round_size": size,
+               "search_s": state["search_s"] + time.monotonic() - t0}
+    return update
+
+
+def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    t0 = time.monotonic()
+    p = ctx.prepared
+    trials = state["trials"]
+    first = len(trials)
+    finished = {t.trial_id: t for t in _ledger(ctx) if t.trial_id >= first}
+    budget_s = p.task.budget.time_budget_s
+    deadline = None if budget_s is None else t0 + max(0.0, budget_s - state["search_s"])
+    all_trials = list(trials)
+
+    def on_trial(result: TrialResult, _best: TrialResult | None) -> None:
+        with (ctx.run_dir / "trials.jsonl").open("a") as fh:
+            fh.write(result.model_dump_json() + "\n")
+        all_trials.append(result)
+        ranked = [t for t in rank_trials(all_trials, p.task.direction or "maximize")
+                  if is_scored(t)]
+        ctx.observer.on_trial(result, ranked[0] if ranked else None)
+
+    loop = SearchLoop(p.task, search=ctx.search, executor=ctx.executor, data=p.search_data,
+                      trials_dir=ctx.run_dir / "trials", on_trial=on_trial,
+                      first_trial_id=first, finished=finished)
+    outcome: SearchOutcome = loop.run(deadline=deadline, n_trials=state["round_size"])
+    new = sorted(outcome.trials, key=lambda t: t.trial_id)
+    update: dict[str, Any] = {"trials": new,
+                              "search_s": state["search_s"] + time.monotonic() - t0}
+    if outcome.stop_reason.startswith("time budget"):
+        update["stop_reason"] = outcome.stop_reason
+    return update
+
+
+def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    t0 = time.monotonic()
+    p = ctx.prepared
+    trials = state["trials"]
+    new, earlier = trials[state["round_start"]:], trials[:state["round_start"]]
+    verdicts = ctx.verifier.verify(new, earlier=earlier, ctx=ctx.checks, task=p.task,
+                                   profile=p.profile, spaces=p.spaces)
+    repairs = [v.repair for v in verdicts if v.repair is not None]
+    for v in verdicts:
+        if v.status != "ok":
+            note = f" — critic: {v.critic}" if v.critic else ""
+            log.info("trial %d %s: %s%s", v.trial_id, v.status, "; ".join(v.details), note)
+    if repairs:
+        ctx.observer.on_stage("critic proposed repairs: " + "; ".join(
+            f"{r.config.family} ({r.rationale})" for r in repairs))
+    return {"verdicts": verdicts, "queue": [*repairs, *state.get("queue", [])],
+            "search_s": state["search_s"] + time.monotonic() - t0}
+
+
+def decide(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    p = ctx.prepared
+    trials = state["trials"]
+    policy = after_round(state["policy"], ctx.rule, kind=state["round_kind"],
+                         n_valid_proposals=state.get("round_proposals", 0),
+                         new_trials=trials[state["round_start"]:],
+                         best_before=state.get("best_before"),
+                         direction=p.task.direction or "maximize")
+    if policy.handover and not state["policy"].handover:
+        ctx.observer.on_stage(f"BO continues alone: {policy.handover}")
+    update: dict[str, Any] = {"policy": policy}
+    budget = p.task.budget
+    if state.get("stop_reason"):
+        return update
+    if len(trials) >= budget.n_trials:
+        update["stop_reason"] = f"trial budget reached ({budget.n_trials} trials)"
+    elif budget.time_budget_s is not None and state["search_s"] >= budget.time_budget_s:
+        update["stop_reason"] = f"time budget reached ({budget.time_budget_s:g} s)"
+    return update
+
+
+def route_after_decide(state: RunState) -> Literal["plan", "finalize"]:
+    return "finalize" if state.get("stop_reason") else "plan"
+
+
+def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    record = finalize_run(runtime.context, state)
+    return {"status": record.status}
+
+
+def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[
+        RunState, RunContext, RunState, RunState]:
+    graph = StateGraph(RunState, context_schema=RunContext)
+    for name, node in (("intake", intake), ("profile", profile), ("plan", plan),
+                       ("execute", execute), ("verify", verify), ("decide", decide),
+                       ("finalize", finalize)):
+        graph.add_node(name, node)
+    graph.add_edge(START, "intake")
+    graph.add_conditional_edges("intake", route_after_intake)
+    graph.add_edge("profile", "plan")
+    graph.add_edge("plan", "execute")
+    graph.add_edge("execute", "verify")
+    graph.add_edge("verify", "decide")
+    graph.add_conditional_edges("decide", route_after_decide)
+    graph.add_edge("finalize", END)
+    return graph.compile(checkpointer=checkpointer)
+
+
+def _best_score(state: RunState) -> float | None:
+    task = state["task"]
+    ranked = [t for t in rank_trials(state["trials"], task.direction or "maximize")
+              if is_scored(t)]
+    return ranked[0].cv_score if ranked else None
+
+
+def _ledger(ctx: RunContext) -> list[TrialResult]:
+    path = ctx.run_dir / "trials.jsonl"
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(TrialResult.model_validate_json(line))
+        except ValueError:  # a line cut by a crash
+            log.warning("ignored a damaged line of %s", path)
+    return out

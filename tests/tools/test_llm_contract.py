@@ -1,0 +1,176 @@
+"""One contract for every LLM part: the scripted fake and the real embedded model.
+
+Both go through the same ``LiteLLMClient``; what a caller sees must not depend on which
+one answers: a validated object, one ``LLMCall`` per request with tokens and seconds,
+and a cache hit (no provider call) for a repeated request when a cache folder is set.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pytest
+from pydantic import BaseModel, Field
+
+from tools.llm import LiteLLMClient, Message
+
+HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
+
+
+class Pick(BaseModel):
+    family: Literal["random_forest", "gradient_boosting", "logistic_regression"]
+    n: int
+
+
+class Picks(BaseModel):
+    items: list[Pick] = Field(min_length=3, max_length=3)
+
+
+PROMPT: list[Message] = [
+    {"role": "system", "content": "You are an AutoML planner. Answer with JSON only."},
+    {"role": "user", "content": "Propose 3 model families for a tabular classification "
+                                "task, each with a number of estimators n."},
+]
+
+
+@dataclass
+class Part:
+    """A way to build a client on one LLM part, and to count the provider's requests."""
+
+    make: Callable[[Path | None], LiteLLMClient]
+    n_requests: Callable[[], int]
+    real: bool
+
+
+def _scripted() -> Iterator[Part]:
+    from tools.llm_scripted import ScriptedLLM, scripted_client
+
+    answer = json.dumps({"items": [{"family": f, "n": n} for f, n in
+                                   (("random_forest", 200), ("gradient_boosting", 100),
+                                    ("logistic_regression", 1))]})
+    fake = ScriptedLLM()
+
+    def make(cache_dir: Path | None) -> LiteLLMClient:
+        fake.add(*[answer] * 4)
+        return scripted_client(fake, cache_dir=cache_dir)
+
+    yield Part(make, lambda: len(fake.requests), real=False)
+
+
+def _local(weights: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Part]:
+    from tools import llm_local
+
+    model = llm_local.register_local_provider(weights, n_threads=1)
+    requests: list[str] = []
+    answer = llm_local._PROVIDER.completion
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        requests.append(kwargs["model"])
+        return answer(*args, **kwargs)
+
+    monkeypatch.setattr(llm_local._PROVIDER, "completion", counting)
+
+    def make(cache_dir: Path | None) -> LiteLLMClient:
+        return LiteLLMClient(model, cache_dir=cache_dir, max_retries=0, timeout_s=300)
+
+    yield Part(make, lambda: len(requests), real=True)
+
+
+@pytest.fixture(params=[
+    "scripted",
+    pytest.param("local", marks=[
+        pytest.mark.slow,
+        pytest.mark.skipif(not HAS_LLAMA, reason="llama-cpp-python is not installed "
+                                                 "(pip install llama-cpp-python==0.3.36)")]),
+])
+def part(request: pytest.FixtureRequest) -> Iterator[Part]:
+    if request.param == "scripted":
+        yield from _scripted()
+    else:
+        yield from _local(request.getfixturevalue("local_weights"),
+                          request.getfixturevalue("monkeypatch"))
+
+
+def test_returns_a_validated_instance_and_records_the_call(part: Part) -> None:
+    client = part.make(None)
+    answer = client.complete(PROMPT, Picks, purpose="plan", max_tokens=256)
+    assert isinstance(answer, Picks) and len(answer.items) == 3
+    (call,) = client.calls
+    assert call.ok and call.error is None and not call.cached
+    assert call.purpose == "plan" and call.model == client.model
+    assert call.prompt_tokens > 0 and call.completion_tokens > 0
+    assert call.seconds > 0
+    usage = client.usage()
+    assert usage.n_calls == 1 and usage.prompt_tokens == call.prompt_tokens
+    assert usage.median_latency_s["plan"] == call.seconds
+
+
+def test_a_repeated_request_is_a_cache_hit(part: Part, tmp_path: Path) -> None:
+    client = part.make(tmp_path / "cache")
+    first = client.complete(PROMPT, Picks, purpose="plan", max_tokens=256)
+    n_before = part.n_requests()
+    again = part.make(tmp_path / "cache")  # a new client (a new process) finds it too
+    second = again.complete(PROMPT, Picks, purpose="plan", max_tokens=256)
+    assert second == first
+    assert part.n_requests() == n_before  # the provider was not asked again
+    (hit,) = again.calls
+    assert hit.cached and hit.ok and hit.cost_usd == 0
+    if part.real:
+        assert hit.seconds < 0.1 < client.calls[0].seconds
+    assert again.usage().n_cached == 1
+
+
+def test_a_different_request_or_no_cache_dir_is_not_a_hit(part: Part, tmp_path: Path) -> None:
+    cached = part.make(tmp_path / "cache")
+    cached.complete(PROMPT, Picks, purpose="plan", max_tokens=256)
+    cached.complete(PROMPT, Picks, purpose="plan", max_tokens=200)  # another max_tokens
+    assert [c.cached for c in cached.calls] == [False, False]
+    plain = part.make(None)
+    n_before = part.n_requests()
+    plain.complete(PROMPT, Picks, purpose="plan", max_tokens=256)
+    assert part.n_requests() == n_before + 1 and not plain.calls[0].cached
+
+
+# -- the schema features the planner needs, on the real model ------------------------------
+
+
+class ForestTrial(BaseModel):
+    kind: Literal["forest"]
+    n_estimators: int
+    max_depth: int | None = None
+
+
+class CodeTrial(BaseModel):
+    kind: Literal["code"]
+    source: str
+
+
+class Plan(BaseModel):
+    trials: list[Annotated[ForestTrial | CodeTrial, Field(discriminator="kind")]] = Field(
+        min_length=2, max_length=2)
+    rationale: str
+
+
+@pytest.mark.slow
+def test_the_local_grammar_takes_a_discriminated_union(local_weights: Path) -> None:
+    """$defs/$ref, oneOf with a discriminator, const, anyOf-null: all become a grammar."""
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    from tools.llm_local import register_local_provider
+
+    json_schema_to_gbnf(json.dumps(Plan.model_json_schema()))  # raises if unsupported
+    client = LiteLLMClient(register_local_provider(local_weights, n_threads=1), max_retries=0)
+    plan = client.complete([
+        {"role": "system", "content": "You plan AutoML trials. Answer with JSON only."},
+        {"role": "user", "content": "Propose two trials for a tabular classification task: "
+                                    "one random forest (kind forest) and one code proposal "
+                                    "(kind code) whose source builds a scikit-learn "
+                                    "estimator. Keep the rationale to one sentence."}],
+        Plan, purpose="plan", max_tokens=400)
+    assert {type(t) for t in plan.trials} <= {ForestTrial, CodeTrial}
+    assert client.calls[0].ok

@@ -1,0 +1,45 @@
+"""The report's section on the planner, the verifier and the hand-over to BO."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from schemas import RunRecord
+from tools._report_fmt import cell, plural, table
+
+
+def agents_section(record: RunRecord) -> list[str]:
+    lines = ["## The planner and the verifier", ""]
+    llm = record.llm
+    if llm.n_calls == 0:
+        lines += ["No LLM took part: every configuration came from the family defaults and "
+                  "Bayesian optimisation (optuna TPE)" + (f" ({record.llm_handover})."
+                                                          if record.llm_handover else "."), ""]
+    else:
+        latency = ", ".join(f"{p} {s:.1f} s" for p, s in llm.median_latency_s.items())
+        lines += [f"The LLM `{cell(llm.model)}` answered {plural(llm.n_calls, 'request')} "
+                  f"({llm.n_cached} from the cache, {llm.n_failed} without a valid answer), "
+                  f"{llm.prompt_tokens} prompt and {llm.completion_tokens} completion tokens, "
+                  f"{llm.time_s:.1f} s in all"
+                  + (f", ${llm.cost_usd:.4f}" if llm.cost_usd else "") + "."
+                  + (f" Median latency: {latency}." if latency else ""), ""]
+        if record.llm_handover:
+            lines += [f"BO ran alone from some point on: {record.llm_handover}.", ""]
+        else:
+            lines += ["The LLM took part until the end of the search.", ""]
+    if not record.verdicts:
+        return lines
+    statuses = Counter(v.status for v in record.verdicts)
+    flags = Counter(f for v in record.verdicts for f in v.flags)
+    lines += [f"The verifier checked {plural(len(record.verdicts), 'trial')}: "
+              + ", ".join(f"{n} {s}" for s, n in sorted(statuses.items())) + "."
+              + (" Flags: " + ", ".join(f"{f} {n}" for f, n in flags.most_common()) + "."
+                 if flags else ""), ""]
+    critiques = [v for v in record.verdicts if v.critic]
+    if critiques:
+        rows = [(str(v.trial_id), ", ".join(v.flags), cell(v.critic or ""),
+                 f"`{cell(v.repair.config.key())}`" if v.repair else "none")
+                for v in critiques[:10]]
+        lines += ["What the critic said:", "",
+                  *table(("trial", "flags", "diagnosis", "repair"), rows), ""]
+    return lines
