@@ -10,6 +10,8 @@ Checks (a ``Verdict`` lists the flags that fired):
   trial's gain over the dummy — the ranking of such a trial is mostly noise;
 - ``too_good``: a perfect score (a bounded metric at its best, an error of
   zero): suspect a leak such as a copy of the target among the features;
+- ``overfit``: the first fold's model scores better on its own training rows
+  than in cross-validation by more than the whole CV gain over the dummy;
 - ``duplicate``: the same configuration ran before.
 
 The critic (an LLM) is asked only about failed or suspicious trials, one
@@ -49,7 +51,7 @@ _BOUNDED_BEST = {"roc_auc": 1.0, "accuracy": 1.0, "balanced_accuracy": 1.0, "f1"
                  "f1_macro": 1.0, "f1_weighted": 1.0, "r2": 1.0}
 _ERRORS = ("rmse", "mae", "log_loss")
 _CRITIC_FLAGS: frozenset[CheckName] = frozenset(
-    {"failed", "no_better_than_dummy", "unstable_cv", "too_good"})
+    {"failed", "no_better_than_dummy", "unstable_cv", "too_good", "overfit"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ def check_trial(trial: TrialResult, *, earlier: Sequence[TrialResult],
         flags.append("unstable_cv")
         details.append(f"fold spread {trial.cv_std:.4g} is over half the gain {gain:.4g} "
                        "over the dummy")
+    train = trial.train_score
+    if train is not None and gain > 0 and is_better(train, score, ctx.direction) \
+            and abs(train - score) > gain:
+        flags.append("overfit")
+        details.append(f"train score {train:.4g} against cv {score:.4g}: the gap is larger "
+                       f"than the gain {gain:.4g} over the dummy")
     if _too_good(ctx.metric, score, dummy):
         flags.append("too_good")
         details.append(f"a perfect cv {score:.4g}: check for a leak of the target")

@@ -25,6 +25,10 @@ logger = logging.getLogger(__name__)
 
 ESTIMATOR_FILE = "estimator.joblib"
 PREDICTIONS_FILE = "predictions.npy"
+# in-sample predictions of the first fold's model on (up to TRAIN_SAMPLE of) its own training
+# rows, each row prefixed by its position: the parent scores them to see the train/CV gap
+TRAIN_PREDICTIONS_FILE = "train_predictions.npy"
+TRAIN_SAMPLE = 2000
 RESULT_FILE = "result.json"
 LOG_FILE = "output.log"
 ERROR_TAIL_CHARS = 2000
@@ -48,8 +52,10 @@ def run_trial(data: BundleData, estimator_path: Path, out_dir: Path, predict_kin
     report: dict[str, Any]
     try:
         estimator = joblib.load(estimator_path)
-        predictions, fit_time_s = cross_val_predictions(estimator, data, predict_kind)
+        predictions, in_sample, fit_time_s = cross_val_predictions(estimator, data,
+                                                                   predict_kind)
         np.save(out_dir / PREDICTIONS_FILE, predictions, allow_pickle=False)
+        np.save(out_dir / TRAIN_PREDICTIONS_FILE, in_sample, allow_pickle=False)
         report = {"status": "ok", "fit_time_s": fit_time_s}
     except InvalidOutputError as exc:
         report = _failure("invalid_output", str(exc))
@@ -62,8 +68,9 @@ def run_trial(data: BundleData, estimator_path: Path, out_dir: Path, predict_kin
 
 
 def cross_val_predictions(estimator: Any, data: BundleData,
-                          predict_kind: str) -> tuple[np.ndarray, float]:
-    """Out-of-fold predictions in the bundle's row order, and the summed fit+predict seconds."""
+                          predict_kind: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """Out-of-fold predictions in the bundle's row order, the first fold's in-sample
+    predictions (see ``TRAIN_PREDICTIONS_FILE``), and the summed fit+predict seconds."""
     n_classes = data.n_classes
     if predict_kind == "proba":
         if n_classes is None:
@@ -74,16 +81,25 @@ def cross_val_predictions(estimator: Any, data: BundleData,
     else:
         raise ValueError(f"predict_kind must be 'proba' or 'value'; got {predict_kind!r}")
     fit_time_s = 0.0
-    for train, test in zip(data.train_indices, data.test_indices, strict=True):
+    in_sample = np.empty((0, 0))
+    for fold, (train, test) in enumerate(zip(data.train_indices, data.test_indices,
+                                             strict=True)):
         model = clone(estimator)
         start = time.perf_counter()
         model.fit(data.X.iloc[train], data.y[train])
-        if predict_kind == "proba":
-            out[test] = _aligned_proba(model, data.X.iloc[test], n_classes or 0)
-        else:
-            out[test] = _values(model, data.X.iloc[test])
+        out[test] = _predict(model, data.X.iloc[test], predict_kind, n_classes)
+        if fold == 0:
+            rows = np.asarray(train)[:TRAIN_SAMPLE]
+            pred = _predict(model, data.X.iloc[rows], predict_kind, n_classes)
+            in_sample = np.column_stack([rows.astype(np.float64), pred])
         fit_time_s += time.perf_counter() - start
-    return out, fit_time_s
+    return out, in_sample, fit_time_s
+
+
+def _predict(model: Any, X: Any, predict_kind: str, n_classes: int | None) -> np.ndarray:
+    if predict_kind == "proba":
+        return _aligned_proba(model, X, n_classes or 0)
+    return _values(model, X)
 
 
 def _aligned_proba(model: Any, X: Any, n_classes: int) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from sandbox._harness import PREDICTIONS_FILE, tail
+from sandbox._harness import PREDICTIONS_FILE, TRAIN_PREDICTIONS_FILE, tail
 from schemas import FailureKind, TrialResult, TrialSpec
 
 MAX_REPORT_BYTES = 1 << 20
@@ -62,8 +62,11 @@ def result_from_report(spec: TrialSpec, report: dict[str, Any], *, n_rows: int,
     if problem is not None:
         return failed_result(spec, "invalid_output", problem, wall_time_s=wall_time_s,
                              started_at=started_at, fit_time_s=fit_time_s)
+    train_path = spec.work_dir / TRAIN_PREDICTIONS_FILE
     return TrialResult(trial_id=spec.trial_id, config=spec.config, source=spec.source,
-                       status="ok", predictions_path=path, fit_time_s=fit_time_s,
+                       status="ok", predictions_path=path,
+                       train_predictions_path=train_path if train_path.is_file() else None,
+                       fit_time_s=fit_time_s,
                        wall_time_s=wall_time_s, started_at=started_at)
 
 

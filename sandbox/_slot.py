@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from sandbox._cgroup import SlotCgroup
-from sandbox._harness import ESTIMATOR_FILE, LOG_FILE, PREDICTIONS_FILE, RESULT_FILE
+from sandbox._harness import (
+    ESTIMATOR_FILE,
+    LOG_FILE,
+    PREDICTIONS_FILE,
+    RESULT_FILE,
+    TRAIN_PREDICTIONS_FILE,
+)
 from sandbox._outcome import failed_result, read_report, result_from_report
 from schemas import FailureKind, SandboxError, TrialResult, TrialSpec
 
@@ -36,7 +42,7 @@ logger = logging.getLogger(__name__)
 STARTUP_TIMEOUT_S = 180.0
 _MIB = 1 << 20
 _MAX_LINE = 1 << 20
-_OUTPUTS = (PREDICTIONS_FILE, RESULT_FILE, LOG_FILE)
+_OUTPUTS = (PREDICTIONS_FILE, TRAIN_PREDICTIONS_FILE, RESULT_FILE, LOG_FILE)
 _CGROUP_WRAPPER = 'echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@"'
 
 

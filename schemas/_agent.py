@@ -14,6 +14,7 @@ CheckName = Literal[
     "no_better_than_dummy",
     "unstable_cv",       # the spread of the fold scores is large against the score
     "too_good",          # a perfect or near-perfect score: suspect leakage
+    "overfit",           # far better on its own training rows than in cross-validation
     "duplicate",         # the same configuration ran before
     "limit",             # it hit the time or memory limit
 ]

@@ -54,12 +54,14 @@ class TrialResult(BaseModel):
     error: str | None = None
     failure: FailureKind | None = None
     predictions_path: Path | None = None
+    train_predictions_path: Path | None = None  # rows: [position, prediction...], in-sample
     fit_time_s: float = 0.0  # the model's own fit + predict time, summed over folds
     wall_time_s: float = 0.0  # as seen by the parent, from submit to result
     started_at: datetime | None = None
     cv_score: float | None = None
     cv_std: float | None = None
     fold_scores: tuple[float, ...] = ()
+    train_score: float | None = None  # the first fold's model on its own training rows
 
     @property
     def ok(self) -> bool:

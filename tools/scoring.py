@@ -11,7 +11,7 @@ import logging
 import numpy as np
 
 from schemas import TaskType, TrialResult
-from tools.metrics import dummy_prediction, fold_scores
+from tools.metrics import dummy_prediction, fold_scores, score
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,25 @@ def score_trial(result: TrialResult, *, metric: str, y: np.ndarray, folds: np.nd
         "cv_score": float(np.mean(scores)),
         "cv_std": float(np.std(scores)),
         "fold_scores": tuple(float(s) for s in scores),
+        "train_score": _train_score(result, metric=metric, y=y, n_classes=n_classes),
     })
+
+
+def _train_score(result: TrialResult, *, metric: str, y: np.ndarray,
+                 n_classes: int | None) -> float | None:
+    """The in-sample score (train/CV gap check); None when missing or unusable."""
+    if result.train_predictions_path is None:
+        return None
+    try:
+        table = np.load(result.train_predictions_path, allow_pickle=False)
+        rows = table[:, 0].astype(np.int64)
+        if len(rows) == 0 or rows.min() < 0 or rows.max() >= len(y):
+            return None
+        pred = table[:, 1:] if n_classes else table[:, 1]
+        return score(metric, y[rows], pred, n_classes=n_classes)
+    except (OSError, ValueError, IndexError) as exc:
+        log.info("trial %d: no train score: %s", result.trial_id, exc)
+        return None
 
 
 def dummy_cv_score(metric: str, y: np.ndarray, folds: np.ndarray, *, task_type: TaskType,

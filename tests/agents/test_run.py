@@ -35,6 +35,7 @@ def test_iris_run_writes_a_complete_run_folder(tmp_path: Path) -> None:
     assert sum(record.trials_by_source.values()) == 6
     assert record.best is not None and record.best.cv_score is not None
     assert record.best.cv_score > 0.85
+    assert record.best.train_score is not None and record.best.train_score >= 0.85
     assert record.holdout_score is not None and record.holdout_score > 0.8
     assert record.dummy_holdout_score is not None and record.dummy_holdout_score < 0.5
     assert read_run_record(tmp_path / "run") == record

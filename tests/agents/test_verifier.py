@@ -53,3 +53,10 @@ def test_failed_trial_and_limits() -> None:
     assert verdict.status == "failed" and set(verdict.flags) == {"failed", "limit"}
     verdict = check_trial(_trial(score=None, failure="exception"), earlier=[], ctx=CTX)
     assert verdict.flags == ("failed",)
+
+
+def test_a_train_score_far_above_cv_is_overfit() -> None:
+    memorised = _trial(score=0.6, std=0.01).model_copy(update={"train_score": 1.0})
+    assert "overfit" in check_trial(memorised, earlier=[], ctx=CTX).flags
+    forest = _trial(score=0.99, std=0.01).model_copy(update={"train_score": 1.0})
+    assert "overfit" not in check_trial(forest, earlier=[], ctx=CTX).flags
