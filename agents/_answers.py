@@ -38,10 +38,9 @@ class RawProposal(BaseModel):
     rationale: str = ""
 
 
-class ProposalBatch(BaseModel):
-    """The planner's answer: a list of proposals (parsed leniently)."""
+class _Lenient(BaseModel):
+    """Parses leniently; sends ``strict_schema`` (when set) as its JSON schema."""
 
-    proposals: list[RawProposal] = Field(default_factory=list)
     strict_schema: ClassVar[dict[str, Any] | None] = None
 
     @classmethod
@@ -51,19 +50,18 @@ class ProposalBatch(BaseModel):
         return super().model_json_schema(*args, **kwargs)
 
 
-class CriticAnswer(BaseModel):
+class ProposalBatch(_Lenient):
+    """The planner's answer: a list of proposals."""
+
+    proposals: list[RawProposal] = Field(default_factory=list)
+
+
+class CriticAnswer(_Lenient):
     """The critic's answer about one failed or suspicious trial."""
 
     diagnosis: str
     action: Literal["repair", "drop"]
     repair: RawProposal | None = None
-    strict_schema: ClassVar[dict[str, Any] | None] = None
-
-    @classmethod
-    def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        if cls.strict_schema is not None:
-            return cls.strict_schema
-        return super().model_json_schema(*args, **kwargs)
 
 
 def batch_answer_model(spaces: Sequence[FamilySpace], n_max: int) -> type[ProposalBatch]:

@@ -75,9 +75,7 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
                 observer: RunObserver | None = None, llm: LLMClient | None = None,
                 llm_name: str | None = None, rule: HybridRule | None = None) -> RunResult:
     """Run the whole graph. Bad input raises before anything is written."""
-    request = RunRequest(run_id=uuid.uuid4().hex[:12], created_at=datetime.now(UTC), task=task,
-                         llm=llm_name or ("none" if llm is None else llm.model),
-                         mlpilot_version=version)
+    request = _new_request(task, llm, llm_name, version)
     ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
     ctx.prepared  # noqa: B018 - validate the data before the run folder is written
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -112,9 +110,7 @@ def begin_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
               observer: RunObserver | None = None, llm: LLMClient | None = None,
               llm_name: str | None = None, rule: HybridRule | None = None) -> PendingRun:
     """Start a run that stops after intake for the person's confirmation (chat)."""
-    request = RunRequest(run_id=uuid.uuid4().hex[:12], created_at=datetime.now(UTC), task=task,
-                         llm=llm_name or ("none" if llm is None else llm.model),
-                         mlpilot_version=version)
+    request = _new_request(task, llm, llm_name, version)
     ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
     ctx.confirm = True
     resolved_task = ctx.prepared.task
@@ -142,6 +138,13 @@ def resume_run(run_dir: Path, table: pd.DataFrame, *, make_executor: ExecutorFac
         raise ConfigError(f"The run in '{run_dir}' has no checkpoint; it cannot be resumed.")
     ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
     return _invoke(ctx, None)
+
+
+def _new_request(task: TaskSpec, llm: LLMClient | None, llm_name: str | None,
+                 version: str) -> RunRequest:
+    return RunRequest(run_id=uuid.uuid4().hex[:12], created_at=datetime.now(UTC), task=task,
+                      llm=llm_name or ("none" if llm is None else llm.model),
+                      mlpilot_version=version)
 
 
 def _context(request: RunRequest, table: pd.DataFrame, run_dir: Path,

@@ -45,7 +45,7 @@ def test_run_finishes_with_the_remaining_trials(tmp_path: Path,
                 yield pool
 
         task = TaskSpec(data_path=Path("bundled:breast_cancer"), target="diagnosis",
-                        budget=Budget(n_trials=7, trial_timeout_s=8, trial_memory_mb=512))
+                        budget=Budget(n_trials=7, trial_timeout_s=20, trial_memory_mb=512))
         record = execute_run(task, load_bundled("breast_cancer"), run_dir=tmp_path / "run",
                              make_executor=sandbox, version="test").record
         with pytest.raises(TimeoutError):

@@ -7,10 +7,9 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
 
 import prompts
 from schemas import (
@@ -20,44 +19,16 @@ from schemas import (
     EnsembleMember,
     FollowUp,
     FollowUpKind,
-    LLMCall,
-    LLMError,
     RunRecord,
     TaskSpec,
     TrialConfig,
     TrialResult,
 )
 from tools.explain import answer, facts
-
-T = TypeVar("T", bound=BaseModel)
+from tools.llm_scripted import ScriptedLLM, scripted_client
 
 _TRACEBACK = ("Traceback (most recent call last):\n  File \"fit.py\", line 3, in fit\n"
               "    model.fit(X, y)\nValueError: Input X contains NaN.\n")
-
-
-class FakeLLM:
-    """Queued JSON replies; an invalid one raises LLMError like the real client.
-
-    Switch to ``tools.llm_scripted.scripted_client`` once it exists.
-    """
-
-    model = "fake"
-
-    def __init__(self, replies: Sequence[str]) -> None:
-        self.replies = list(replies)
-        self.calls: list[LLMCall] = []
-        self.prompts: list[str] = []
-
-    def complete(self, messages: Sequence[dict[str, str]], response_model: type[T], *,
-                 purpose: str, max_tokens: int = 1024) -> T:
-        self.prompts.append("\n".join(m["content"] for m in messages))
-        self.calls.append(LLMCall(purpose=purpose, model=self.model, seconds=0.0))
-        if not self.replies:
-            raise LLMError("no reply queued")
-        try:
-            return response_model.model_validate_json(self.replies.pop(0))
-        except ValidationError as exc:
-            raise LLMError(f"invalid answer: {exc}") from exc
 
 
 def _trial(trial_id: int, family: str, score: float | None, std: float = 0.01, *,
@@ -230,19 +201,20 @@ def test_unknown_question_lists_what_can_be_asked() -> None:
 def test_llm_phrases_the_facts() -> None:
     trials = _trials()
     reply = "The random forest won with 0.9600 ± 0.0150 accuracy, about 96%, ahead of hist_gb."
-    llm = FakeLLM([json.dumps({"answer": reply})])
+    fake = ScriptedLLM([json.dumps({"answer": reply})])
+    llm = scripted_client(fake)
     text = answer(_ask("why_best", "why did the forest win?"), record=_record(trials),
                   trials=trials, llm=llm, render=prompts.render)
     assert text == reply
     assert [c.purpose for c in llm.calls] == ["explain"]
-    prompt = llm.prompts[0]
+    prompt = fake.requests[0][0]["content"]
     assert "why did the forest win?" in prompt
     assert "- The best trial was #1, a random_forest model" in prompt
 
 
 def test_llm_answer_with_an_invented_number_is_discarded() -> None:
     trials = _trials()
-    llm = FakeLLM([json.dumps({"answer": "The forest won with 0.99 accuracy."})])
+    llm = scripted_client([json.dumps({"answer": "The forest won with 0.99 accuracy."})])
     record = _record(trials)
     text = answer(_ask("why_best"), record=record, trials=trials, llm=llm,
                   render=prompts.render)
@@ -253,31 +225,32 @@ def test_llm_answer_with_an_invented_number_is_discarded() -> None:
 def test_llm_failure_falls_back_to_the_facts(reply: str) -> None:
     trials = _trials()
     record = _record(trials)
-    text = answer(_ask("failures"), record=record, trials=trials, llm=FakeLLM([reply]),
+    llm = scripted_client([reply, reply])  # an invalid reply fails its repair round too
+    text = answer(_ask("failures"), record=record, trials=trials, llm=llm,
                   render=prompts.render)
     assert text == "\n".join(facts(_ask("failures"), record=record, trials=trials))
 
 
 def test_llm_is_not_asked_about_actions() -> None:
     trials = _trials()
-    llm = FakeLLM([])
+    llm = scripted_client([])
     answer(_ask("export", path="m.joblib"), record=_record(trials), trials=trials, llm=llm,
            render=prompts.render)
     answer(_ask("more_trials", n_trials=5), record=_record(trials), trials=trials, llm=llm,
            render=prompts.render)
-    assert llm.calls == []
+    assert not llm.calls
 
 
 def test_llm_may_answer_an_unknown_question_from_the_summary() -> None:
     trials = _trials()
-    llm = FakeLLM([json.dumps({"answer": "It used 150 rows, 30 of them held out."})])
+    fake = ScriptedLLM([json.dumps({"answer": "It used 150 rows, 30 of them held out."})])
     text = answer(_ask("unknown", "how many rows were there?"), record=_record(trials),
-                  trials=trials, llm=llm, render=prompts.render)
+                  trials=trials, llm=scripted_client(fake), render=prompts.render)
     assert text == "It used 150 rows, 30 of them held out."
-    assert "from 150 rows (30 kept aside as holdout)" in llm.prompts[0]
+    assert "from 150 rows (30 kept aside as holdout)" in fake.requests[0][0]["content"]
 
 
 def test_llm_without_render_is_a_config_error() -> None:
     trials = _trials()
     with pytest.raises(ConfigError, match="'render' parameter"):
-        answer(_ask("summary"), record=_record(trials), trials=trials, llm=FakeLLM([]))
+        answer(_ask("summary"), record=_record(trials), trials=trials, llm=scripted_client([]))

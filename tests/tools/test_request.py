@@ -3,43 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
-from pydantic import BaseModel, ValidationError
 
 import prompts
-from schemas import LLMCall, LLMError, TaskRequest
+from schemas import TaskRequest
 from tools.catalog import FAMILY_NAMES
+from tools.llm_scripted import ScriptedLLM, scripted_client
 from tools.request import parse_followup, parse_request, understand_request
-
-T = TypeVar("T", bound=BaseModel)
-
-
-class FakeLLM:
-    """Queued JSON replies; an invalid one raises LLMError like the real client.
-
-    Switch to ``tools.llm_scripted.scripted_client`` once it exists.
-    """
-
-    model = "fake"
-
-    def __init__(self, replies: Sequence[str]) -> None:
-        self.replies = list(replies)
-        self.calls: list[LLMCall] = []
-        self.prompts: list[str] = []
-
-    def complete(self, messages: Sequence[dict[str, str]], response_model: type[T], *,
-                 purpose: str, max_tokens: int = 1024) -> T:
-        self.prompts.append("\n".join(m["content"] for m in messages))
-        self.calls.append(LLMCall(purpose=purpose, model=self.model, seconds=0.0))
-        if not self.replies:
-            raise LLMError("no reply queued")
-        try:
-            return response_model.model_validate_json(self.replies.pop(0))
-        except ValidationError as exc:
-            raise LLMError(f"invalid answer: {exc}") from exc
 
 
 def _fields(request: TaskRequest) -> dict[str, Any]:
@@ -205,8 +177,9 @@ def _answer(**values: Any) -> str:
 
 
 def test_llm_fills_only_what_the_rules_left_empty() -> None:
-    llm = FakeLLM([_answer(data="other.csv", target="LotArea", metric="mae",
-                           n_trials=20, families=["random forest"])])
+    fake = ScriptedLLM([_answer(data="other.csv", target="LotArea", metric="mae",
+                                n_trials=20, families=["random forest"])])
+    llm = scripted_client(fake)
     text = "use house.csv, twenty trials, my target is the sale price column"
     request = understand_request(text, llm=llm, columns=_HOUSE, render=prompts.render)
     assert request.data == "house.csv"  # the rules found it: never overridden
@@ -216,14 +189,15 @@ def test_llm_fills_only_what_the_rules_left_empty() -> None:
     assert request.families == ("random_forest",)
     assert request.missing == ()
     assert [c.purpose for c in llm.calls] == ["intake"]
-    assert "Already understood, keep as is" in llm.prompts[0]
-    assert '"data": "house.csv"' in llm.prompts[0]
+    prompt = fake.requests[0][0]["content"]
+    assert "Already understood, keep as is" in prompt
+    assert '"data": "house.csv"' in prompt
 
 
 def test_llm_values_that_fail_the_rules_are_dropped() -> None:
-    llm = FakeLLM([_answer(data="/etc/passwd", target="Price", task_type="binary",
-                           metric="fancyscore", n_trials=-3, time_budget_s=600,
-                           families=["xgboost", "quantum"])])
+    llm = scripted_client([_answer(data="/etc/passwd", target="Price", task_type="binary",
+                                   metric="fancyscore", n_trials=-3, time_budget_s=600,
+                                   families=["xgboost", "quantum"])])
     request = understand_request("predict it on house.csv", llm=llm, columns=_HOUSE,
                                  render=prompts.render)
     assert request.data == "house.csv"
@@ -235,12 +209,12 @@ def test_llm_values_that_fail_the_rules_are_dropped() -> None:
 
 
 def test_llm_numbers_must_be_in_the_sentence() -> None:
-    llm = FakeLLM([_answer(n_trials=15, time_budget_s=900)])
+    llm = scripted_client([_answer(n_trials=15, time_budget_s=900)])
     text = "data.csv target=y, fifteen candidates, quick please"
     request = understand_request(text, llm=llm, render=prompts.render)
     assert request.n_trials == 15  # "fifteen" is in the sentence
     assert request.time_budget_s is None  # no duration is: 900 s would be invented
-    llm = FakeLLM([_answer(n_trials=40, time_budget_s=1200)])
+    llm = scripted_client([_answer(n_trials=40, time_budget_s=1200)])
     text = "data.csv target=y, give it twenty or so minutes"
     assert parse_request(text).time_budget_s is None  # the rules miss it...
     request = understand_request(text, llm=llm, render=prompts.render)
@@ -248,49 +222,50 @@ def test_llm_numbers_must_be_in_the_sentence() -> None:
 
 
 def test_llm_target_without_columns_must_be_named_in_the_sentence() -> None:
-    llm = FakeLLM([_answer(target="churned")])
+    llm = scripted_client([_answer(target="churned")])
     assert understand_request("data.csv: will the customer have churned?", llm=llm,
                               render=prompts.render).target == "churned"
-    llm = FakeLLM([_answer(target="label")])
+    llm = scripted_client([_answer(target="label")])
     assert understand_request("data.csv, do your best", llm=llm,
                               render=prompts.render).target is None
 
 
 def test_llm_data_must_be_named_in_the_sentence() -> None:
-    llm = FakeLLM([_answer(data="bundled:penguins", target="species")])
+    llm = scripted_client([_answer(data="bundled:penguins", target="species")])
     request = understand_request("birds from the Palmer station", llm=llm,
                                  render=prompts.render)
     assert (request.data, request.target, request.missing) == (None, None, ("data", "target"))
-    llm = FakeLLM([_answer(data="bundled:iris")])
+    llm = scripted_client([_answer(data="bundled:iris")])
     request = understand_request("some wine, fifty trials", llm=llm, render=prompts.render)
     assert (request.data, request.target) == ("bundled:wine", "cultivar")
 
 
 def test_empty_text() -> None:
-    request = understand_request("", llm=FakeLLM([]), render=prompts.render)
+    request = understand_request("", llm=scripted_client([]), render=prompts.render)
     assert request.missing == ("data", "target")
 
 
 def test_llm_error_falls_back_to_the_rules() -> None:
     text = "predict churn in data/churn.csv, ten minutes"
-    llm = FakeLLM(["this is not json"])
+    llm = scripted_client(["this is not json", "still not json"])  # the repair fails too
     assert understand_request(text, llm=llm, render=prompts.render) == parse_request(text)
-    assert len(llm.calls) == 1
+    (call,) = llm.calls
+    assert not call.ok
 
 
 def test_no_llm_call_when_the_rules_found_everything() -> None:
     text = ("regression on house.parquet predicting SalePrice, maximize r2, 2 min, 30 trials, "
             "only svm")
-    llm = FakeLLM([])
+    llm = scripted_client([])
     assert understand_request(text, llm=llm, render=prompts.render) == parse_request(text)
-    assert llm.calls == []
+    assert not llm.calls
 
 
 def test_llm_without_render_is_a_config_error() -> None:
     from schemas import ConfigError
 
     with pytest.raises(ConfigError, match="'render' parameter"):
-        understand_request("x.csv", llm=FakeLLM([]))
+        understand_request("x.csv", llm=scripted_client([]))
 
 
 # ----------------------------------------------------------------------------- follow-ups

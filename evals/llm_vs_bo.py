@@ -1,0 +1,123 @@
+"""The embedded LLM planner against BO alone: same datasets, same seeds, same trial budget.
+
+For each bundled dataset and seed, one run per method (``--llm local`` and
+``--llm none``) with the real sandbox, one worker, the LLM's answer cache
+off (every call is paid for). Reported per run: the best CV score after 5 and
+after all trials (trial order as run), the holdout score, the search time,
+the LLM's share of it and the planner's median latency.
+
+    python -m evals.llm_vs_bo [--datasets iris,wine,breast_cancer] [--seeds 0]
+                              [--trials 20] [--methods local,none] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from agents import execute_run
+from sandbox import DataBundle, SandboxPool
+from schemas import Budget, Direction, TaskSpec, TrialResult
+from tools.datasets import BUNDLED, load_bundled
+from tools.llm import open_llm
+from tools.metrics import is_better
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINTS = (5, 20)
+
+
+def best_after(trials: Sequence[TrialResult], n: int, direction: Direction) -> float | None:
+    """The best CV score among the first ``n`` trials (by trial id)."""
+    best: float | None = None
+    for t in sorted(trials, key=lambda t: t.trial_id)[:n]:
+        if t.ok and t.cv_score is not None and is_better(t.cv_score, best, direction):
+            best = t.cv_score
+    return best
+
+
+def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
+            home: Path) -> dict[str, Any]:
+    spec = BUNDLED[dataset]
+    task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=spec.target, seed=seed,
+                    budget=Budget(n_trials=n_trials))
+    llm = open_llm(method, home=home, cache=False, seed=seed)
+
+    @contextmanager
+    def pool(bundle: DataBundle, scratch: Path) -> Iterator[SandboxPool]:
+        with SandboxPool(bundle, n_workers=1, scratch_dir=scratch) as p:
+            yield p
+
+    run_dir = root / f"{dataset}-s{seed}-{method}"
+    record = execute_run(task, load_bundled(dataset), run_dir=run_dir, make_executor=pool,
+                         version="eval", llm=llm, llm_name=method).record
+    trials = [TrialResult.model_validate_json(line)
+              for line in (run_dir / "trials.jsonl").read_text().splitlines() if line]
+    row: dict[str, Any] = {
+        "dataset": dataset, "seed": seed, "method": method, "metric": record.metric,
+        "direction": record.direction, "n_trials": record.n_trials,
+        "holdout": record.holdout_score, "search_s": record.search_time_s,
+        "llm_s": record.llm.time_s, "llm_calls": record.llm.n_calls,
+        "llm_tokens": record.llm.prompt_tokens + record.llm.completion_tokens,
+        "planner_median_s": record.llm.median_latency_s.get("plan"),
+        "by_source": record.trials_by_source, "handover": record.llm_handover,
+    }
+    for n in CHECKPOINTS:
+        row[f"best_after_{n}"] = best_after(trials, n, record.direction)
+    return row
+
+
+def markdown(rows: Sequence[dict[str, Any]]) -> str:
+    head = ("| dataset | seed | method | metric | best after 5 | best after 20 | holdout | "
+            "search s | LLM s (share) | planner median s | trials by source |")
+    lines = [head, "|" + "---|" * 11]
+
+    def num(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    for r in rows:
+        share = r["llm_s"] / r["search_s"] if r["search_s"] else 0.0
+        planner = "n/a" if r["planner_median_s"] is None else f"{r['planner_median_s']:.1f}"
+        lines.append(
+            f"| {r['dataset']} | {r['seed']} | {r['method']} | {r['metric']} | "
+            f"{num(r['best_after_5'])} | {num(r['best_after_20'])} | {num(r['holdout'])} | "
+            f"{r['search_s']:.0f} | {r['llm_s']:.0f} ({share:.0%}) | {planner} | "
+            f"{', '.join(f'{k} {v}' for k, v in sorted(r['by_source'].items()))} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default="iris,wine,breast_cancer")
+    parser.add_argument("--seeds", default="0", help="comma-separated seeds")
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--methods", default="local,none")
+    parser.add_argument("--home", type=Path, default=Path.home() / ".mlpilot",
+                        help="where the local model's weights live (joined on first use)")
+    parser.add_argument("--out", type=Path, default=None, help="folder for runs and results")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    root = args.out or Path(tempfile.mkdtemp(prefix="mlpilot-llm-vs-bo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for dataset in args.datasets.split(","):
+        for seed in (int(s) for s in args.seeds.split(",")):
+            for method in args.methods.split(","):
+                row = run_one(dataset, seed, method, args.trials, root, args.home)
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    (root / "results.json").write_text(json.dumps(rows, indent=2))
+    table = markdown(rows)
+    (root / "results.md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
