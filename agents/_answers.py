@@ -30,6 +30,9 @@ from tools.catalog import validate_against
 log = logging.getLogger(__name__)
 
 RATIONALE_CHARS = 160
+# Free text in the strict schema is bounded by a pattern: a grammar-constrained local model
+# honours it (llama.cpp does not enforce maxLength), so it cannot ramble for hundreds of tokens.
+_SHORT_TEXT = r"^[^\"\\\n]{1,%d}$"
 
 
 class RawProposal(BaseModel):
@@ -74,7 +77,7 @@ def batch_answer_model(spaces: Sequence[FamilySpace], n_max: int) -> type[Propos
 
 def critic_answer_model(spaces: Sequence[FamilySpace]) -> type[CriticAnswer]:
     """A ``CriticAnswer`` subclass whose schema types the repair proposal."""
-    fields: dict[str, Any] = {"diagnosis": (str, ...),
+    fields: dict[str, Any] = {"diagnosis": (str, Field(pattern=_SHORT_TEXT % 240)),
                               "action": (Literal["repair", "drop"], ...),
                               "repair": (_strict_union(spaces) | None, None)}
     strict = create_model("Critique", **fields)
@@ -108,7 +111,7 @@ def _family_model(space: FamilySpace) -> type[BaseModel]:
     params = create_model(f"{_camel(space.name)}Params", **fields)
     family: Any = Literal[space.name]
     outer: dict[str, Any] = {"family": (family, ...), "params": (params, ...),
-                             "rationale": (str, Field(max_length=RATIONALE_CHARS))}
+                             "rationale": (str, Field(pattern=_SHORT_TEXT % RATIONALE_CHARS))}
     return create_model(f"{_camel(space.name)}Proposal", **outer)
 
 

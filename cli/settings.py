@@ -22,7 +22,8 @@ class Settings:
     llm_api_key: str | None = None  # providers' own variables (OPENAI_API_KEY...) work too
     llm_model_path: Path | None = None  # any GGUF file instead of the bundled weights
     llm_cache: bool = True
-    llm_threads: int = 1
+    # the planner runs between rounds, while no trial trains: it may use the cores
+    llm_threads: int = min(4, os.cpu_count() or 1)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -39,7 +40,8 @@ class Settings:
                    llm_api_key=env.get("MLPILOT_LLM_API_KEY") or None,
                    llm_model_path=Path(model_path).expanduser() if model_path else None,
                    llm_cache=_flag(env, "MLPILOT_LLM_CACHE", default=True),
-                   llm_threads=_positive_int(env, "MLPILOT_LLM_THREADS", default=1))
+                   llm_threads=_positive_int(env, "MLPILOT_LLM_THREADS",
+                                              default=min(4, os.cpu_count() or 1)))
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

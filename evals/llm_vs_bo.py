@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -47,7 +48,8 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
     spec = BUNDLED[dataset]
     task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=spec.target, seed=seed,
                     budget=Budget(n_trials=n_trials))
-    llm = open_llm(method, home=home, cache=False, seed=seed)
+    llm = open_llm(method, home=home, cache=False, seed=seed,
+                   n_threads=min(4, os.cpu_count() or 1))
 
     @contextmanager
     def pool(bundle: DataBundle, scratch: Path) -> Iterator[SandboxPool]:
