@@ -6,11 +6,10 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from agents._context import Prepared, RunContext, holdout_rows
-from agents._search import resolved
+from agents._search import resolved, write_atomic
 from schemas import (
     EnsembleMember,
     LLMUsage,
@@ -103,8 +102,3 @@ def _refit(p: Prepared, trials: Sequence[TrialResult], version: str) -> _Final:
                             classes=p.data.classes)
     return model, holdout, choice
 
-
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)

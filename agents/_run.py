@@ -27,8 +27,8 @@ from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict
 
 from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObserver
-from agents._finalize import write_atomic
 from agents._policy import HybridRule, PolicyState
+from agents._search import write_atomic
 from agents.graph import RunState, build_graph
 from agents.planner import LLMPlanner
 from agents.verifier import Verifier

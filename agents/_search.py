@@ -156,7 +156,7 @@ class SearchLoop:
         else:
             number, config, source = self.search.ask()
             work_dir.mkdir(parents=True, exist_ok=True)
-            _write_atomic(asked, _Asked(number=number, config=config,
+            write_atomic(asked, _Asked(number=number, config=config,
                                         source=source).model_dump_json())
         try:
             pipeline = build_pipeline(
@@ -232,7 +232,8 @@ class _Asked(BaseModel):
     source: TrialSource
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so a reader never sees half of it (a crash leaves the old file)."""
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     tmp.replace(path)
