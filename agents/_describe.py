@@ -67,28 +67,54 @@ def describe_profile(profile: DatasetProfile) -> str:
 
 
 def describe_catalog(spaces: Sequence[FamilySpace]) -> str:
+    """One short block per family: what it is, then each parameter's range and default."""
     blocks = []
     for space in spaces:
-        params = "; ".join(f"{k} {_param(p)}" for k, p in space.params.items())
-        default = ", ".join(f"{k}={_value(v)}" for k, v in space.default.items())
-        blocks.append(f"- {space.name}: {space.description}\n  parameters: {params}\n"
-                      f"  default: {default}")
+        params = ", ".join(f"{k} ({_param(p)}; default {_value(space.default[k])})"
+                           for k, p in space.params.items())
+        blocks.append(f"- {space.name}: {space.description}\n  {params}")
     return "\n".join(blocks)
 
 
+def shown_spaces(spaces: Sequence[FamilySpace], profile: DatasetProfile
+                 ) -> tuple[FamilySpace, ...]:
+    """The spaces as the LLM sees them: without parameters that cannot matter on this data.
+
+    Imputation cannot matter without missing values, the categorical encoding not
+    without categorical columns. Hiding them shortens the prompt and every answer
+    (prompt tokens are most of a local model's latency); a proposal comes back
+    without them and validation fills in the family's default.
+    """
+    hidden = set()
+    if profile.missing_fraction == 0:
+        hidden.add("num_impute")
+    if profile.n_categorical == 0:
+        hidden.add("cat_encode")
+    if not hidden:
+        return tuple(spaces)
+    return tuple(s.model_copy(update={
+        "params": {k: v for k, v in s.params.items() if k not in hidden},
+        "default": {k: v for k, v in s.default.items() if k not in hidden}}) for s in spaces)
+
+
 def describe_trials(trials: Sequence[TrialResult], task: TaskSpec, *, top: int = 12,
-                    failed: int = 5) -> str:
+                    failed: int = 5, shown: Sequence[FamilySpace] = ()) -> str:
+    """The best and the latest failed trials, a line each; parameters hidden from the
+    ``shown`` spaces are left out (they are at their defaults, or cannot matter)."""
     if not trials:
         return "none yet"
     direction = task.direction or "maximize"
     ranked = [t for t in rank_trials(trials, direction) if is_scored(t)]
     lines = [f"{len(trials)} trials, {sum(not t.ok for t in trials)} failed."]
+    keep = {s.name: set(s.params) for s in shown}
     for t in ranked[:top]:
-        lines.append(f"- {t.config.family} {_params(t)}: {t.cv_score:.4f} ± {t.cv_std or 0:.4f}"
+        params = _params(t, keep.get(t.config.family))
+        lines.append(f"- {t.config.family} {params}: {t.cv_score:.4f} ± {t.cv_std or 0:.4f}"
                      f" ({t.source})")
     bad = [t for t in trials if not t.ok][-failed:]
     for t in bad:
-        lines.append(f"- FAILED {t.config.family} {_params(t)}: {error_summary(t.error)}")
+        params = _params(t, keep.get(t.config.family))
+        lines.append(f"- FAILED {t.config.family} {params}: {error_summary(t.error)}")
     return "\n".join(lines)
 
 
@@ -102,16 +128,17 @@ def describe_trial(trial: TrialResult) -> str:
             f"- fit time {trial.fit_time_s:.1f} s")
 
 
-def _params(trial: TrialResult) -> str:
-    return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in trial.config.params.items()) + "}"
+def _params(trial: TrialResult, keep: set[str] | None = None) -> str:
+    items = [(k, v) for k, v in trial.config.params.items() if keep is None or k in keep]
+    return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in items) + "}"
 
 
 def _param(param: Param) -> str:
     if isinstance(param, CategoricalParam):
-        return "one of [" + ", ".join(_value(c) for c in param.choices) + "]"
+        return ", ".join(_value(c) for c in param.choices)
     kind = "float" if isinstance(param, FloatParam) else "int"
-    scale = ", log scale" if param.log else ""
-    return f"{kind} in [{_value(param.low)}, {_value(param.high)}]{scale}"
+    scale = ", log" if param.log else ""
+    return f"{kind} {_value(param.low)} to {_value(param.high)}{scale}"
 
 
 def _value(v: ParamValue) -> str:
@@ -120,7 +147,10 @@ def _value(v: ParamValue) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
-        return f"{v:.4g}" if math.isfinite(v) else str(v)
+        if not math.isfinite(v):
+            return str(v)
+        text = f"{v:.4g}"  # 1e-06 -> 1e-6: each digit is a token to the model
+        return text.replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
     if isinstance(v, str):
         return f'"{v}"'
     return str(v)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from agents._answers import RATIONALE_CHARS, batch_answer_model, to_config
-from agents._describe import context_messages, describe_trials
+from agents._describe import context_messages, describe_trials, shown_spaces
 from prompts import render
 from schemas import DatasetProfile, FamilySpace, LLMError, Proposal, TaskSpec, TrialResult
 
@@ -54,10 +54,11 @@ class LLMPlanner:
         self.max_tokens = max_tokens
 
     def propose(self, request: PlanRequest) -> PlanResult:
+        shown = shown_spaces(request.spaces, request.profile)
         job = render("planner", n=request.n, memory=request.retrieved,
-                     trials=describe_trials(request.trials, request.task))
-        messages = context_messages(request.task, request.profile, request.spaces, job)
-        answer_model = batch_answer_model(request.spaces, request.n)
+                     trials=describe_trials(request.trials, request.task, shown=shown))
+        messages = context_messages(request.task, request.profile, shown, job)
+        answer_model = batch_answer_model(shown, request.n)
         try:
             answer = self.llm.complete(messages, answer_model, purpose="plan",
                                        max_tokens=self.max_tokens)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agents._answers import RATIONALE_CHARS, critic_answer_model, to_config
-from agents._describe import context_messages, describe_trial
+from agents._describe import context_messages, describe_trial, shown_spaces
 from prompts import render
 from schemas import (
     CheckName,
@@ -137,9 +137,10 @@ class Verifier:
         assert self.llm is not None
         job = render("critic", trial=describe_trial(trial),
                      findings="\n".join(f"- {d}" for d in verdict.details))
+        shown = shown_spaces(spaces, profile)
         try:
-            answer = self.llm.complete(context_messages(task, profile, spaces, job),
-                                       critic_answer_model(spaces), purpose="critic",
+            answer = self.llm.complete(context_messages(task, profile, shown, job),
+                                       critic_answer_model(shown), purpose="critic",
                                        max_tokens=768)
         except LLMError as exc:
             log.info("critic on trial %d: %s", trial.trial_id, exc)

@@ -4,7 +4,10 @@ For each bundled dataset and seed, one run per method (``--llm local`` and
 ``--llm none``) with the real sandbox, one worker, the LLM's answer cache
 off (every call is paid for). Reported per run: the best CV score after 5 and
 after all trials (trial order as run), the holdout score, the search time,
-the LLM's share of it and the planner's median latency.
+the LLM's share of it and the planner's median latency; then, per dataset, the
+means over seeds and how often the LLM run was better, level or worse than BO
+alone on the same seed. Each finished run leaves ``eval_row.json`` in its folder:
+rerunning the command with the same ``--out`` skips it.
 
     python -m evals.llm_vs_bo [--datasets iris,wine,breast_cancer] [--seeds 0]
                               [--trials 20] [--methods local,none] [--out DIR]
@@ -16,6 +19,8 @@ import argparse
 import json
 import logging
 import os
+import shutil
+import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -57,11 +62,17 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
             yield p
 
     run_dir = root / f"{dataset}-s{seed}-{method}"
+    done = run_dir / "eval_row.json"
+    if done.is_file():  # a rerun of the command skips finished runs
+        row: dict[str, Any] = json.loads(done.read_text())
+        return row
+    if run_dir.exists():
+        shutil.rmtree(run_dir)  # an unfinished run starts over
     record = execute_run(task, load_bundled(dataset), run_dir=run_dir, make_executor=pool,
                          version="eval", llm=llm, llm_name=method).record
     trials = [TrialResult.model_validate_json(line)
               for line in (run_dir / "trials.jsonl").read_text().splitlines() if line]
-    row: dict[str, Any] = {
+    row = {
         "dataset": dataset, "seed": seed, "method": method, "metric": record.metric,
         "direction": record.direction, "n_trials": record.n_trials,
         "holdout": record.holdout_score, "search_s": record.search_time_s,
@@ -72,6 +83,7 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
     }
     for n in CHECKPOINTS:
         row[f"best_after_{n}"] = best_after(trials, n, record.direction)
+    done.write_text(json.dumps(row))
     return row
 
 
@@ -92,6 +104,56 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
             f"{r['search_s']:.0f} | {r['llm_s']:.0f} ({share:.0%}) | {planner} | "
             f"{', '.join(f'{k} {v}' for k, v in sorted(r['by_source'].items()))} |")
     return "\n".join(lines)
+
+
+def summary(rows: Sequence[dict[str, Any]]) -> str:
+    """Per dataset: means over seeds, and how often the LLM run was better, level or worse."""
+    head = ("| dataset | seeds | best after 5 (local / none) | LLM better-level-worse | "
+            "best after 20 (local / none) | LLM better-level-worse | holdout (local / none) |")
+    lines = [head, "|" + "---|" * 7]
+    by_key = {(r["dataset"], r["seed"], r["method"]): r for r in rows}
+    for dataset in dict.fromkeys(r["dataset"] for r in rows):
+        seeds = sorted({r["seed"] for r in rows if r["dataset"] == dataset
+                        and (dataset, r["seed"], "local") in by_key
+                        and (dataset, r["seed"], "none") in by_key})
+        if not seeds:
+            continue
+        pairs = [(by_key[dataset, s, "local"], by_key[dataset, s, "none"]) for s in seeds]
+        cells = [dataset, str(len(seeds))]
+        for field in ("best_after_5", "best_after_20", "holdout"):
+            local = [a[field] for a, _ in pairs]
+            none = [b[field] for _, b in pairs]
+            cells.append(f"{_mean(local)} / {_mean(none)}")
+            if field != "holdout":
+                cells.append(_wins(pairs, field))
+        lines.append("| " + " | ".join(cells) + " |")
+    llm_rows = [r for r in rows if r["method"] != "none" and r["search_s"]]
+    if llm_rows:
+        planner = [r["planner_median_s"] for r in llm_rows if r["planner_median_s"] is not None]
+        share = sum(r["llm_s"] for r in llm_rows) / sum(r["search_s"] for r in llm_rows)
+        lines.append("")
+        lines.append(f"LLM runs: {len(llm_rows)}; median of their planner medians "
+                     f"{statistics.median(planner):.1f} s; LLM share of search time {share:.0%}."
+                     if planner else f"LLM runs: {len(llm_rows)}; no planner call.")
+    return "\n".join(lines)
+
+
+def _mean(values: Sequence[float | None]) -> str:
+    known = [v for v in values if v is not None]
+    return f"{statistics.fmean(known):.4f}" if known else "n/a"
+
+
+def _wins(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], field: str) -> str:
+    better = level = worse = 0
+    for local, none in pairs:
+        a, b = local[field], none[field]
+        if a is None or b is None or abs(a - b) < 1e-12:
+            level += 1
+        elif is_better(a, b, local["direction"]):
+            better += 1
+        else:
+            worse += 1
+    return f"{better}-{level}-{worse}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     (root / "results.json").write_text(json.dumps(rows, indent=2))
-    table = markdown(rows)
+    table = markdown(rows) + "\n\n" + summary(rows)
     (root / "results.md").write_text(table + "\n")
     print(table)
     return 0
