@@ -7,6 +7,7 @@ observer); this package never builds real infrastructure itself.
 from __future__ import annotations
 
 from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObserver
+from agents._memory import MemoryUse, Retrieval, memory_record
 from agents._policy import HybridRule, PolicyState
 from agents._run import (
     PendingRun,
@@ -28,11 +29,13 @@ __all__ = [
     "ExecutorFactory",
     "HybridRule",
     "LLMPlanner",
+    "MemoryUse",
     "PendingRun",
     "PlanRequest",
     "PlanResult",
     "PolicyState",
     "Proposer",
+    "Retrieval",
     "RunContext",
     "RunObserver",
     "RunRequest",
@@ -47,6 +50,7 @@ __all__ = [
     "build_graph",
     "check_trial",
     "execute_run",
+    "memory_record",
     "read_request",
     "read_run_record",
     "resume_run",

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
+from agents._memory import MemoryUse
 from agents._policy import HybridRule
 from agents._search import SearchData, resolved
 from agents.planner import Proposer
@@ -30,7 +31,7 @@ from tools.bo import OptunaSearch
 from tools.catalog import catalog
 from tools.features import FeaturePrep
 from tools.intake import PreparedData, prepare
-from tools.profile import profile_dataset
+from tools.profile import profile_dataset, table_fingerprint
 from tools.scoring import dummy_cv_score
 from tools.split import Split, make_split
 
@@ -105,6 +106,7 @@ class RunContext:
     verifier: Verifier = dataclasses.field(default_factory=Verifier)
     rule: HybridRule = dataclasses.field(default_factory=HybridRule)
     confirm: bool = False  # interrupt after intake for the user's confirmation (chat)
+    memory: MemoryUse | None = None
     _stack: ExitStack = dataclasses.field(default_factory=ExitStack)
     _executor: Executor | None = None
     _isolation: IsolationLevel = "process"
@@ -127,6 +129,11 @@ class RunContext:
                         X_train=prep.transform(train.X), profile=profile_dataset(train, prep),
                         spaces=spaces,
                         n_classes=len(data.classes) if data.classes is not None else None)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The table's fingerprint (the memory's name for this dataset)."""
+        return table_fingerprint(self.table, self.task.target)
 
     @cached_property
     def search(self) -> OptunaSearch:

@@ -15,6 +15,7 @@ from schemas import (
     Param,
     ParamValue,
     TaskSpec,
+    TrialConfig,
     TrialResult,
 )
 from tools.leaderboard import error_summary, is_scored, rank_trials
@@ -126,6 +127,13 @@ def describe_trial(trial: TrialResult) -> str:
         outcome = f"failed ({trial.failure}): {error_summary(trial.error)}"
     return (f"- family {trial.config.family}, parameters {_params(trial)}\n- {outcome}\n"
             f"- fit time {trial.fit_time_s:.1f} s")
+
+
+def describe_config(config: TrialConfig, keep: set[str] | None = None) -> str:
+    """``family {param: value, ...}``; with ``keep``, only those parameters."""
+    return f"{config.family} " + "{" + ", ".join(
+        f"{k}: {_value(v)}" for k, v in config.params.items()
+        if keep is None or k in keep) + "}"
 
 
 def _params(trial: TrialResult, keep: set[str] | None = None) -> str:

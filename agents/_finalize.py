@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from agents._context import Prepared, RunContext, holdout_rows
+from agents._memory import dataset_name, memory_record, remember
 from agents._search import resolved, write_atomic
 from schemas import (
     EnsembleMember,
@@ -72,7 +73,16 @@ def finalize_run(ctx: RunContext, state: RunState | Mapping[str, Any]) -> RunRec
         search_time_s=state.get("search_s", 0.0), finalize_time_s=finalize_s,
         total_time_s=state.get("startup_s", 0.0) + state.get("search_s", 0.0) + finalize_s,
         stop_reason=state.get("stop_reason", ""),
-        notices=(*p.data.notices, *p.prep.notices_, *p.split.notices))
+        retrieved=tuple(state.get("retrieved", [])),
+        retrieved_runs=tuple(r.run_id for r in state.get("retrieved", [])),
+        notices=(*p.data.notices, *p.prep.notices_, *p.split.notices,
+                 *state.get("memory_notes", [])))
+    if ctx.memory is not None and record.status == "completed":
+        failed = remember(ctx.memory, memory_record(
+            record, profile=p.profile, trials=trials, dataset=dataset_name(p.task),
+            fingerprint=ctx.fingerprint, dummy_cv_score=ctx.checks.dummy_cv_score))
+        if failed:
+            record = record.model_copy(update={"notices": (*record.notices, failed)})
     write_leaderboard(ctx.run_dir / "leaderboard.csv", trials, direction)
     write_report(ctx.run_dir, record=record, trials=trials, profile=p.profile, holdout=holdout)
     write_atomic(ctx.run_dir / "run.json", record.model_dump_json(indent=2))

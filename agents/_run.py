@@ -27,6 +27,7 @@ from langgraph.types import Command
 from pydantic import BaseModel, ConfigDict
 
 from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObserver
+from agents._memory import MemoryUse
 from agents._policy import HybridRule, PolicyState
 from agents._search import write_atomic
 from agents.graph import RunState, build_graph
@@ -36,6 +37,7 @@ from schemas import (
     Budget,
     ConfigError,
     Proposal,
+    RetrievedRun,
     RunRecord,
     TaskSpec,
     TrialConfig,
@@ -61,6 +63,7 @@ class RunRequest(BaseModel):
     created_at: datetime
     task: TaskSpec
     llm: str  # the LLM's name as given ("none", "local", "openai/...")
+    memory: str | None = None  # where the run memory lives; None: the run used none
     mlpilot_version: str
 
 
@@ -73,10 +76,11 @@ class RunResult:
 def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
                 make_executor: ExecutorFactory, version: str,
                 observer: RunObserver | None = None, llm: LLMClient | None = None,
-                llm_name: str | None = None, rule: HybridRule | None = None) -> RunResult:
+                llm_name: str | None = None, rule: HybridRule | None = None,
+                memory: MemoryUse | None = None) -> RunResult:
     """Run the whole graph. Bad input raises before anything is written."""
-    request = _new_request(task, llm, llm_name, version)
-    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
+    request = _new_request(task, llm, llm_name, version, memory)
+    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule, memory)
     ctx.prepared  # noqa: B018 - validate the data before the run folder is written
     run_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(run_dir / REQUEST_FILE, request.model_dump_json(indent=2))
@@ -108,10 +112,11 @@ class PendingRun:
 def begin_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
               make_executor: ExecutorFactory, version: str,
               observer: RunObserver | None = None, llm: LLMClient | None = None,
-              llm_name: str | None = None, rule: HybridRule | None = None) -> PendingRun:
+              llm_name: str | None = None, rule: HybridRule | None = None,
+              memory: MemoryUse | None = None) -> PendingRun:
     """Start a run that stops after intake for the person's confirmation (chat)."""
-    request = _new_request(task, llm, llm_name, version)
-    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
+    request = _new_request(task, llm, llm_name, version, memory)
+    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule, memory)
     ctx.confirm = True
     resolved_task = ctx.prepared.task
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -129,33 +134,40 @@ def read_request(run_dir: Path) -> RunRequest:
 
 def resume_run(run_dir: Path, table: pd.DataFrame, *, make_executor: ExecutorFactory,
                version: str, observer: RunObserver | None = None,
-               llm: LLMClient | None = None, rule: HybridRule | None = None) -> RunResult:
-    """Go on from the last checkpoint of a killed run (same request, same table)."""
+               llm: LLMClient | None = None, rule: HybridRule | None = None,
+               memory: MemoryUse | None = None) -> RunResult:
+    """Go on from the last checkpoint of a killed run (same request, same table).
+
+    ``memory`` should be the store the run started with (``RunRequest.memory``):
+    retrieval is checkpointed, but the record is written to it at the end.
+    """
     request = read_request(run_dir)
     if (run_dir / "run.json").exists():
         raise ConfigError(f"The run in '{run_dir}' has already finished; nothing to resume.")
     if not (run_dir / CHECKPOINT_FILE).exists():
         raise ConfigError(f"The run in '{run_dir}' has no checkpoint; it cannot be resumed.")
-    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule)
+    ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule, memory)
     return _invoke(ctx, None)
 
 
 def _new_request(task: TaskSpec, llm: LLMClient | None, llm_name: str | None,
-                 version: str) -> RunRequest:
+                 version: str, memory: MemoryUse | None) -> RunRequest:
     return RunRequest(run_id=uuid.uuid4().hex[:12], created_at=datetime.now(UTC), task=task,
                       llm=llm_name or ("none" if llm is None else llm.model),
+                      memory=None if memory is None else memory.location,
                       mlpilot_version=version)
 
 
 def _context(request: RunRequest, table: pd.DataFrame, run_dir: Path,
              make_executor: ExecutorFactory, version: str, observer: RunObserver | None,
-             llm: LLMClient | None, rule: HybridRule | None) -> RunContext:
+             llm: LLMClient | None, rule: HybridRule | None,
+             memory: MemoryUse | None) -> RunContext:
     return RunContext(task=request.task, table=table, run_id=request.run_id,
                       created_at=request.created_at, run_dir=run_dir,
                       make_executor=make_executor, version=version,
                       observer=observer or SilentObserver(), llm=llm,
                       planner=None if llm is None else LLMPlanner(llm),
-                      verifier=Verifier(llm), rule=rule or HybridRule())
+                      verifier=Verifier(llm), rule=rule or HybridRule(), memory=memory)
 
 
 def _invoke(ctx: RunContext, graph_input: RunState | Command[bool] | None) -> RunResult:
@@ -173,7 +185,8 @@ def _invoke_graph(ctx: RunContext, graph_input: RunState | Command[bool] | None)
 
 
 # the types the graph state holds: the only ones a checkpoint may bring back
-_STATE_TYPES = (TaskSpec, Budget, TrialResult, TrialConfig, Verdict, Proposal, PolicyState)
+_STATE_TYPES = (TaskSpec, Budget, TrialResult, TrialConfig, Verdict, Proposal, PolicyState,
+                RetrievedRun)
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """The run as one langgraph graph, checkpointed after every step.
 
-    intake → profile → plan → execute → verify → decide ─┬─► plan (next round)
-                                                          └─► finalize → END
+    intake → profile → retrieve → plan → execute → verify → decide ─┬─► plan (next round)
+                                                                     └─► finalize → END
 
 Nodes are plain functions ``(state, runtime) -> partial update``; the
 dependencies (data, study, workers, LLM) come in through the runtime context
@@ -30,6 +30,7 @@ from langgraph.types import interrupt
 
 from agents._context import RunContext
 from agents._finalize import finalize_run
+from agents._memory import retrieve as retrieve_runs
 from agents._policy import (
     PolicyState,
     RoundKind,
@@ -40,7 +41,7 @@ from agents._policy import (
 )
 from agents._search import SearchLoop, SearchOutcome
 from agents.planner import PlanRequest
-from schemas import Proposal, TaskSpec, TrialResult, Verdict
+from schemas import Proposal, RetrievedRun, TaskSpec, TrialResult, Verdict
 from tools.catalog import default_config
 from tools.leaderboard import is_scored, rank_trials
 
@@ -51,7 +52,10 @@ class RunState(TypedDict, total=False):
     task: TaskSpec  # resolved by intake
     trials: Annotated[list[TrialResult], operator.add]
     verdicts: Annotated[list[Verdict], operator.add]
-    queue: list[Proposal]  # defaults and repairs waiting for a BO round
+    queue: list[Proposal]  # memory, defaults and repairs waiting for a BO round
+    retrieved: list[RetrievedRun]  # past runs the memory brought in
+    evidence: str  # what the planner is told about them
+    memory_notes: list[str]  # why the memory was not used, if it failed
     policy: PolicyState
     round_kind: RoundKind
     round_start: int  # trials before the current round
@@ -96,6 +100,30 @@ def profile(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             "verdicts": []}
 
 
+def retrieve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Similar past runs: warm-start points ahead of the defaults, evidence for the planner."""
+    ctx = runtime.context
+    if ctx.memory is None:
+        return {"retrieved": [], "evidence": "none", "memory_notes": []}
+    t0 = time.monotonic()
+    p = ctx.prepared
+    found = retrieve_runs(ctx.memory, profile=p.profile, spaces=p.spaces,
+                          fingerprint=ctx.fingerprint)
+    if found.notice:
+        ctx.observer.on_stage(found.notice)
+    elif found.runs:
+        nearest = found.runs[0]
+        ctx.observer.on_stage(
+            f"memory: {len(found.runs)} similar past runs (nearest {nearest.dataset}, distance "
+            f"{nearest.distance:.2f}); {len(found.proposals)} warm-start configurations")
+    else:
+        ctx.observer.on_stage("memory: no similar past run yet")
+    return {"retrieved": list(found.runs), "evidence": found.evidence,
+            "memory_notes": [found.notice] if found.notice else [],
+            "queue": [*found.proposals, *state.get("queue", [])],
+            "startup_s": state.get("startup_s", 0.0) + time.monotonic() - t0}
+
+
 def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     t0 = time.monotonic()
@@ -112,7 +140,7 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         try:
             result = ctx.planner.propose(PlanRequest(
                 task=p.task, profile=p.profile, spaces=p.spaces, trials=trials,
-                n=min(ctx.rule.llm_batch, remaining)))
+                n=min(ctx.rule.llm_batch, remaining), retrieved=state.get("evidence", "none")))
         except Exception as exc:  # a broken provider must not end the run: BO goes on
             log.warning("planner failed: %s: %s", type(exc).__name__, exc)
             update["policy"] = llm_failed(policy, f"the LLM failed: {type(exc).__name__}")
@@ -229,13 +257,15 @@ def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
 def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> CompiledStateGraph[
         RunState, RunContext, RunState, RunState]:
     graph = StateGraph(RunState, context_schema=RunContext)
-    for name, node in (("intake", intake), ("profile", profile), ("plan", plan),
+    for name, node in (("intake", intake), ("profile", profile), ("retrieve", retrieve),
+                       ("plan", plan),
                        ("execute", execute), ("verify", verify), ("decide", decide),
                        ("finalize", finalize)):
         graph.add_node(name, node)
     graph.add_edge(START, "intake")
     graph.add_conditional_edges("intake", route_after_intake)
-    graph.add_edge("profile", "plan")
+    graph.add_edge("profile", "retrieve")
+    graph.add_edge("retrieve", "plan")
     graph.add_edge("plan", "execute")
     graph.add_edge("execute", "verify")
     graph.add_edge("verify", "decide")

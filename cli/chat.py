@@ -29,7 +29,7 @@ from schemas import Budget, FollowUp, MlpilotError, TaskRequest, TaskSpec, Trial
 if TYPE_CHECKING:
     import pandas as pd
 
-    from agents import RunResult
+    from agents import MemoryUse, RunResult
     from tools.llm import LLMClient
 
 Ask = Callable[[str], str]
@@ -50,7 +50,7 @@ class Chat:
 
     def __init__(self, console: Console, settings: Settings, *, ask: Ask,
                  llm: LLMClient | None, llm_name: str, version: str,
-                 runs_dir: Path = Path("runs")) -> None:
+                 runs_dir: Path = Path("runs"), memory: MemoryUse | None = None) -> None:
         self.console = console
         self.settings = settings
         self.ask = ask
@@ -58,6 +58,7 @@ class Chat:
         self.llm_name = llm_name
         self.version = version
         self.runs_dir = runs_dir
+        self.memory = memory
         self.last: _Last | None = None
 
     def loop(self) -> int:
@@ -116,7 +117,8 @@ class Chat:
             pending = begin_run(task, table, run_dir=run_dir, version=self.version,
                                 make_executor=executor_factory(task.n_workers,
                                                                self.settings.isolation),
-                                observer=observer, llm=self.llm, llm_name=self.llm_name)
+                                observer=observer, llm=self.llm, llm_name=self.llm_name,
+                                memory=self.memory)
             self.console.print(_describe(pending.task))
             if self.ask("Go ahead? [Y/n] ").strip().lower() not in _YES:
                 pending.cancel()

@@ -101,6 +101,10 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
                       f"{record.dummy_holdout_score:.4f}   ({record.n_holdout} rows, scored once)")
     sources = ", ".join(f"{n} {src}" for src, n in sorted(record.trials_by_source.items()))
     console.print(f"  trials from  {sources}")
+    if record.retrieved:
+        near = record.retrieved[0]
+        console.print(f"  memory       {len(record.retrieved)} similar past runs (nearest "
+                      f"{near.dataset}, distance {near.distance:.2f})")
     if record.llm.n_calls:
         llm = record.llm
         console.print(f"  LLM          {llm.model}: {llm.n_calls} calls ({llm.n_cached} cached, "

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
+from cli.memory import add_memory_parser, open_run_memory
 from cli.settings import Settings
 from schemas import Budget, ConfigError, DataError, MlpilotError, TaskSpec
 
@@ -69,8 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="share of rows kept out for the final score (default 0.2)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--out", type=Path, default=None, help="run folder (default runs/NAME-TIME)")
+    run.add_argument("--memory", default=None, metavar="WHERE",
+                     help="the run memory: a store folder or http://host:port of a 'chroma run' "
+                          "server (default: MLPILOT_MEMORY, else the embedded store under the "
+                          "mlpilot home)")
     run.add_argument("--no-memory", action="store_true",
-                     help="do not use past runs (there is no run memory yet; accepted for scripts)")
+                     help="neither use past runs nor remember this one")
     run.add_argument("--no-ensemble", action="store_true",
                      help="final model: the best trial alone, not an ensemble of the best")
     run.add_argument("--isolation", choices=("auto", "bwrap", "process"), default=None,
@@ -79,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     chat = sub.add_parser("chat", help="ask for a model in plain words, then ask about it")
     chat.add_argument("--llm", default=None, metavar="MODEL",
                       help="the LLM that reads requests and phrases answers (as for 'run')")
+    chat.add_argument("--memory", default=None, metavar="WHERE",
+                      help="the run memory (as for 'run')")
+    chat.add_argument("--no-memory", action="store_true", help="run without the run memory")
 
     resume = sub.add_parser("resume", help="finish a run that was killed or interrupted")
     resume.add_argument("run_dir", type=Path)
@@ -99,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     llm_check.add_argument("--llm", default=None, metavar="MODEL",
                            help="check this model instead of MLPILOT_LLM's (default 'local')")
 
+    add_memory_parser(sub)
+
     for p in (run, chat, resume, pred, data, llm_check):
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     return parser
@@ -112,13 +122,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.from_env()
         if args.command == "run":
-            return _cmd_run(args, settings, console)
+            return _cmd_run(args, settings, console, err)
         if args.command == "resume":
-            return _cmd_resume(args, settings, console)
+            return _cmd_resume(args, settings, console, err)
         if args.command == "chat":
-            return _cmd_chat(args, settings, console)
+            return _cmd_chat(args, settings, console, err)
         if args.command == "predict":
             return _cmd_predict(args, console)
+        if args.command == "memory":
+            from cli.memory import cmd_memory
+
+            return cmd_memory(args, settings, console)
         if args.command == "llm":
             from cli.llm_check import cmd_llm_check
 
@@ -151,7 +165,8 @@ def _setup_logging(err: Console, debug: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
+             err: Console) -> int:
     from agents import execute_run
     from cli.console import RichObserver, print_summary
     from tools.io import load_table
@@ -184,15 +199,17 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console) -> 
     llm_name = args.llm or settings.llm
     llm = _open_llm(llm_name, settings, seed=args.seed)
     make_executor = executor_factory(args.workers, args.isolation or settings.isolation)
+    memory = None if args.no_memory else open_run_memory(args.memory, settings, err)
     with RichObserver(console) as observer:
         result = execute_run(task, table, run_dir=run_dir, make_executor=make_executor,
                              version=mlpilot_version(), observer=observer, llm=llm,
-                             llm_name=llm_name)
+                             llm_name=llm_name, memory=memory)
     print_summary(console, result.record, str(run_dir))
     return EXIT_OK if result.record.status == "completed" else EXIT_FAILED
 
 
-def _cmd_resume(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+def _cmd_resume(args: argparse.Namespace, settings: Settings, console: Console,
+                err: Console) -> int:
     from agents import read_request, resume_run
     from cli.console import RichObserver, print_summary
     from tools.io import load_table
@@ -203,21 +220,26 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings, console: Console) 
     table = load_table(str(request.task.data_path))
     llm = _open_llm(request.llm, settings, seed=request.task.seed)
     make_executor = executor_factory(request.task.n_workers, settings.isolation)
+    memory = (None if request.memory is None
+              else open_run_memory(request.memory, settings, err))
     console.print(f"resuming run {request.run_id} in {args.run_dir}")
     with RichObserver(console) as observer:
         result = resume_run(args.run_dir, table, make_executor=make_executor,
-                            version=mlpilot_version(), observer=observer, llm=llm)
+                            version=mlpilot_version(), observer=observer, llm=llm,
+                            memory=memory)
     print_summary(console, result.record, str(args.run_dir))
     return EXIT_OK if result.record.status == "completed" else EXIT_FAILED
 
 
-def _cmd_chat(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+def _cmd_chat(args: argparse.Namespace, settings: Settings, console: Console,
+              err: Console) -> int:
     from cli.chat import Chat
 
     llm_name = args.llm or settings.llm
     llm = _open_llm(llm_name, settings, seed=0)
+    memory = None if args.no_memory else open_run_memory(args.memory, settings, err)
     return Chat(console, settings, ask=console.input, llm=llm, llm_name=llm_name,
-                version=mlpilot_version()).loop()
+                version=mlpilot_version(), memory=memory).loop()
 
 
 def _open_llm(name: str, settings: Settings, *, seed: int) -> LLMClient | None:

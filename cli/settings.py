@@ -22,6 +22,7 @@ class Settings:
     llm_api_key: str | None = None  # providers' own variables (OPENAI_API_KEY...) work too
     llm_model_path: Path | None = None  # any GGUF file instead of the bundled weights
     llm_cache: bool = True
+    memory: str | None = None  # a store folder, http://host:port, or "off"; None: home/memory
     # the planner runs between rounds, while no trial trains: it may use the cores
     llm_threads: int = min(4, os.cpu_count() or 1)
 
@@ -40,6 +41,7 @@ class Settings:
                    llm_api_key=env.get("MLPILOT_LLM_API_KEY") or None,
                    llm_model_path=Path(model_path).expanduser() if model_path else None,
                    llm_cache=_flag(env, "MLPILOT_LLM_CACHE", default=True),
+                   memory=(env.get("MLPILOT_MEMORY") or "").strip() or None,
                    llm_threads=_positive_int(env, "MLPILOT_LLM_THREADS",
                                               default=min(4, os.cpu_count() or 1)))
 

@@ -28,24 +28,15 @@ from pathlib import Path
 from typing import Any
 
 from agents import execute_run
+from evals._compare import best_after, paired_table
 from sandbox import DataBundle, SandboxPool
-from schemas import Budget, Direction, TaskSpec, TrialResult
+from schemas import Budget, TaskSpec, TrialResult
 from tools.datasets import BUNDLED, load_bundled
 from tools.llm import open_llm
-from tools.metrics import is_better
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = (5, 20)
-
-
-def best_after(trials: Sequence[TrialResult], n: int, direction: Direction) -> float | None:
-    """The best CV score among the first ``n`` trials (by trial id)."""
-    best: float | None = None
-    for t in sorted(trials, key=lambda t: t.trial_id)[:n]:
-        if t.ok and t.cv_score is not None and is_better(t.cv_score, best, direction):
-            best = t.cv_score
-    return best
 
 
 def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
@@ -108,25 +99,7 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 def summary(rows: Sequence[dict[str, Any]]) -> str:
     """Per dataset: means over seeds, and how often the LLM run was better, level or worse."""
-    head = ("| dataset | seeds | best after 5 (local / none) | LLM better-level-worse | "
-            "best after 20 (local / none) | LLM better-level-worse | holdout (local / none) |")
-    lines = [head, "|" + "---|" * 7]
-    by_key = {(r["dataset"], r["seed"], r["method"]): r for r in rows}
-    for dataset in dict.fromkeys(r["dataset"] for r in rows):
-        seeds = sorted({r["seed"] for r in rows if r["dataset"] == dataset
-                        and (dataset, r["seed"], "local") in by_key
-                        and (dataset, r["seed"], "none") in by_key})
-        if not seeds:
-            continue
-        pairs = [(by_key[dataset, s, "local"], by_key[dataset, s, "none"]) for s in seeds]
-        cells = [dataset, str(len(seeds))]
-        for field in ("best_after_5", "best_after_20", "holdout"):
-            local = [a[field] for a, _ in pairs]
-            none = [b[field] for _, b in pairs]
-            cells.append(f"{_mean(local)} / {_mean(none)}")
-            if field != "holdout":
-                cells.append(_wins(pairs, field))
-        lines.append("| " + " | ".join(cells) + " |")
+    lines = [paired_table(rows, "local", "none", ("best_after_5", "best_after_20", "holdout"))]
     llm_rows = [r for r in rows if r["method"] != "none" and r["search_s"]]
     if llm_rows:
         planner = [r["planner_median_s"] for r in llm_rows if r["planner_median_s"] is not None]
@@ -136,24 +109,6 @@ def summary(rows: Sequence[dict[str, Any]]) -> str:
                      f"{statistics.median(planner):.1f} s; LLM share of search time {share:.0%}."
                      if planner else f"LLM runs: {len(llm_rows)}; no planner call.")
     return "\n".join(lines)
-
-
-def _mean(values: Sequence[float | None]) -> str:
-    known = [v for v in values if v is not None]
-    return f"{statistics.fmean(known):.4f}" if known else "n/a"
-
-
-def _wins(pairs: Sequence[tuple[dict[str, Any], dict[str, Any]]], field: str) -> str:
-    better = level = worse = 0
-    for local, none in pairs:
-        a, b = local[field], none[field]
-        if a is None or b is None or abs(a - b) < 1e-12:
-            level += 1
-        elif is_better(a, b, local["direction"]):
-            better += 1
-        else:
-            worse += 1
-    return f"{better}-{level}-{worse}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

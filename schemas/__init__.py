@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from schemas._agent import CheckName, Proposal, Verdict
-from schemas._errors import ConfigError, DataError, LLMError, MlpilotError, SandboxError
+from schemas._errors import (
+    ConfigError,
+    DataError,
+    LLMError,
+    MlpilotError,
+    SandboxError,
+    StoreError,
+)
 from schemas._llm import LLMCall, LLMUsage
+from schemas._memory import (
+    MEMORY_RECORD_VERSION,
+    MemoryRecord,
+    Neighbor,
+    RecordSource,
+    RetrievedRun,
+    StoredConfig,
+)
 from schemas._metric import (
     DEFAULT_METRIC,
     METRIC_ALIASES,
@@ -44,6 +59,7 @@ from schemas._trial import FailureKind, TrialResult, TrialSource, TrialSpec, Tri
 
 __all__ = [
     "DEFAULT_METRIC",
+    "MEMORY_RECORD_VERSION",
     "META_FEATURES",
     "META_FEATURE_NAMES",
     "META_FEATURE_VERSION",
@@ -71,15 +87,21 @@ __all__ = [
     "LLMCall",
     "LLMError",
     "LLMUsage",
+    "MemoryRecord",
     "MetricInfo",
     "MlpilotError",
+    "Neighbor",
     "Param",
     "ParamValue",
     "PredictKind",
     "Proposal",
+    "RecordSource",
     "RequestField",
+    "RetrievedRun",
     "RunRecord",
     "SandboxError",
+    "StoreError",
+    "StoredConfig",
     "TaskRequest",
     "TaskSpec",
     "TaskType",

@@ -25,3 +25,7 @@ class SandboxError(MlpilotError):
 
 class LLMError(MlpilotError):
     """The LLM could not be used: unknown provider, missing weights, no valid answer."""
+
+
+class StoreError(MlpilotError):
+    """The run memory cannot be used: unreachable server, corrupt or locked store."""

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 from schemas._agent import Verdict
 from schemas._llm import LLMUsage
+from schemas._memory import RetrievedRun
 from schemas._metric import Direction, TaskType
 from schemas._task import TaskSpec
 from schemas._trial import TrialResult
@@ -50,7 +51,8 @@ class RunRecord(BaseModel):
     n_trials: int
     n_failed: int
     trials_by_source: dict[str, int]
-    retrieved_runs: tuple[str, ...] = ()
+    retrieved_runs: tuple[str, ...] = ()  # ids of ``retrieved``, nearest first
+    retrieved: tuple[RetrievedRun, ...] = ()  # past runs the memory brought in
     llm: LLMUsage = LLMUsage()
     llm_handover: str | None = None  # why BO ran alone from some point on (None: it never did)
     verdicts: tuple[Verdict, ...] = ()

@@ -15,6 +15,9 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("MLPILOT_HOME", str(home))
     # the embedded LLM is the default of a real run; tests that want it ask for it
     monkeypatch.setenv("MLPILOT_LLM", "none")
+    # so is the run memory (an embedded chroma store seeded on first use); tests of the
+    # memory turn it on
+    monkeypatch.setenv("MLPILOT_MEMORY", "off")
     return home
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,14 @@ def test_outside_libraries_have_one_owner(package: str, path: Path) -> None:
     rel = path.relative_to(ROOT).as_posix()
     for lib in _imports(path) & set(OWNERS):
         assert rel.startswith(OWNERS[lib]), f"{rel} imports {lib}; only {OWNERS[lib]} may"
+
+
+def test_an_isolated_interpreter_finds_our_packages(tmp_path: Path) -> None:
+    """What a sandbox worker does (``python -I``, another folder) must find our packages, not
+    a same-named folder a dependency installed (chromadb ships a ``schemas`` data folder)."""
+    code = ("import importlib.util as u; "
+            f"print('\\n'.join(str(u.find_spec(n).origin) for n in {list(PACKAGES)!r}))")
+    out = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == [str(ROOT / p / "__init__.py") for p in PACKAGES]

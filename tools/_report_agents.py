@@ -1,4 +1,4 @@
-"""The report's section on the planner, the verifier and the hand-over to BO."""
+"""The report's sections on the run memory, the planner, the verifier and the hand-over to BO."""
 
 from __future__ import annotations
 
@@ -6,6 +6,25 @@ from collections import Counter
 
 from schemas import RunRecord
 from tools._report_fmt import cell, plural, table
+
+
+def memory_section(record: RunRecord) -> list[str]:
+    lines = ["## Run memory", ""]
+    if not record.retrieved:
+        note = next((n for n in record.notices if "run memory" in n), None)
+        lines += [note[0].upper() + note[1:] + "." if note else
+                  "No similar past run was used (memory off, empty, or nothing of this task "
+                  "type).", ""]
+        return lines
+    n_used = record.trials_by_source.get("memory", 0)
+    rows = [(cell(r.dataset), f"{r.distance:.2f}", r.best_family or "-",
+             str(r.n_configs_used), f"`{r.run_id}`") for r in record.retrieved]
+    lines += [f"{plural(len(record.retrieved), 'similar past run')} came back from the memory; "
+              f"{plural(n_used, 'trial')} ran their best configurations (source `memory`), "
+              "and the planner saw them as evidence.", "",
+              *table(("dataset", "distance", "best family there", "configs used", "run id"),
+                     rows), ""]
+    return lines
 
 
 def agents_section(record: RunRecord) -> list[str]:

@@ -7,6 +7,7 @@ not ``0``). ``load_table("bundled:NAME")`` goes through here.
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Callable
@@ -88,6 +89,63 @@ def _penguins() -> pd.DataFrame:
     return df[[c for c in df.columns if c != "species"] + ["species"]]
 
 
+def _digits() -> pd.DataFrame:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits(as_frame=True)
+    df = bunch.data.astype("int64")  # grey levels 0..16; columns already read pixel_row_col
+    df["digit"] = [str(code) for code in bunch.target]
+    return df
+
+
+_FAIR_NAMES = {"educ": "education", "occupation_husb": "husband_occupation"}
+_FAIR_CODES = ("rate_marriage", "religious", "education", "occupation", "husband_occupation")
+
+
+def _fair() -> pd.DataFrame:
+    from statsmodels.datasets import fair
+
+    df = fair.load_pandas().data.rename(columns=_FAIR_NAMES)
+    df = df.astype({name: "int64" for name in _FAIR_CODES})  # ratings and codes are whole
+    had_affair = ["yes" if hours > 0 else "no" for hours in df["affairs"]]
+    df = df.drop(columns="affairs")  # the time spent would give the answer away
+    df["had_affair"] = had_affair
+    return df
+
+
+_RANDHIE_NAMES = {
+    "lncoins": "log_coinsurance", "idp": "individual_deductible",
+    "lpi": "log_participation_incentive", "fmde": "log_max_dollar_expenditure",
+    "physlm": "physical_limitation", "disea": "chronic_diseases",
+    "hlthg": "health_good", "hlthf": "health_fair", "hlthp": "health_poor",
+}
+
+
+def _randhie() -> pd.DataFrame:
+    from statsmodels.datasets import randhie
+
+    df = randhie.load_pandas().data.rename(columns=_RANDHIE_NAMES)
+    return df[[c for c in df.columns if c != "mdvis"] + ["mdvis"]]
+
+
+def _vega_file(name: str) -> io.BytesIO:
+    """The raw bytes of a dataset bundled in vega_datasets (``local_data`` never downloads)."""
+    from vega_datasets import local_data
+
+    return io.BytesIO(getattr(local_data, name).raw())
+
+
+def _cars() -> pd.DataFrame:
+    df = pd.read_json(_vega_file("cars")).rename(columns=_snake)
+    df["year"] = pd.to_datetime(df["year"], format="%Y-%m-%d")  # the model year, as a date
+    return df[[c for c in df.columns if c != "miles_per_gallon"] + ["miles_per_gallon"]]
+
+
+def _seattle_weather() -> pd.DataFrame:
+    df = pd.read_csv(_vega_file("seattle_weather"), parse_dates=["date"]).rename(columns=_snake)
+    return df[[c for c in df.columns if c != "weather"] + ["weather"]]
+
+
 BUNDLED: dict[str, BundledDataset] = {
     ds.name: ds
     for ds in (
@@ -105,6 +163,22 @@ BUNDLED: dict[str, BundledDataset] = {
         BundledDataset("penguins", "species", "multiclass",
                        "Palmer penguins: 344 birds, measurements, island and sex, with missing "
                        "values (palmerpenguins)", _penguins),
+        BundledDataset("digits", "digit", "multiclass",
+                       "Handwritten digits: 1797 8x8 images, 64 grey levels 0-16, 10 digits "
+                       "(scikit-learn)", _digits),
+        BundledDataset("fair", "had_affair", "binary",
+                       "Extramarital affairs survey (Fair 1978): 6366 married women, marriage "
+                       "rating, age, years married, children, religion, education and "
+                       "occupations (statsmodels)", _fair),
+        BundledDataset("randhie", "mdvis", "regression",
+                       "RAND health insurance experiment: 20190 person-years, outpatient doctor "
+                       "visits, 9 insurance and health measures (statsmodels)", _randhie),
+        BundledDataset("cars", "miles_per_gallon", "regression",
+                       "Cars of 1970-1982: 406 cars, name, engine, weight, model year and "
+                       "origin, with missing values (vega_datasets)", _cars),
+        BundledDataset("seattle_weather", "weather", "multiclass",
+                       "Seattle weather 2012-2015: 1461 days, date, rain, temperatures and wind, "
+                       "5 kinds of weather (vega_datasets)", _seattle_weather),
     )
 }
 

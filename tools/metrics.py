@@ -129,6 +129,12 @@ def is_better(a: float, b: float | None, direction: Direction) -> bool:
     return a > b if direction == "maximize" else a < b
 
 
+def ideal_score(direction: Direction) -> float:
+    """The best value a metric can take: 1 for every maximized metric here (AUC, accuracy,
+    F1, R²), 0 for every minimized one (log loss, RMSE, MAE)."""
+    return 1.0 if direction == "maximize" else 0.0
+
+
 def normalized_score(value: float, *, dummy: float, best: float) -> float:
     """Where ``value`` lies between the dummy (0) and the best (1); works for either
     direction because both differences share the sign. 0 when best equals dummy."""

@@ -7,6 +7,7 @@ follows its documentation in ``schemas.META_FEATURES``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import warnings
@@ -27,13 +28,27 @@ from tools.intake import PreparedData
 
 log = logging.getLogger(__name__)
 
-__all__ = ["profile_dataset"]
+__all__ = ["profile_dataset", "table_fingerprint"]
 
 _STAT_ROWS = 20_000
 _LANDMARK_ROWS = 2_000
 _MAX_CORR_COLUMNS = 100
 _MAX_LEVELS = 10  # one-hot levels per categorical column in the landmark models
 _SEED = 0
+
+
+def table_fingerprint(table: pd.DataFrame, target: str) -> str:
+    """A short hash of the target's name, the columns (names, dtypes) and every value.
+
+    The same table loaded the same way gives the same value: the memory uses it to
+    recognise a dataset it has seen (and to leave it out in an honest evaluation).
+    """
+    digest = hashlib.sha256(target.encode())
+    for name, dtype in table.dtypes.items():
+        digest.update(f"\x1f{name}\x1e{dtype}".encode())
+    rows = pd.util.hash_pandas_object(table, index=False)
+    digest.update(np.ascontiguousarray(rows.to_numpy()).tobytes())
+    return digest.hexdigest()[:20]
 
 
 def profile_dataset(data: PreparedData, prep: FeaturePrep) -> DatasetProfile:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from schemas import METRICS, ConfigError, DatasetProfile, RunRecord, TrialResult
-from tools._report_agents import agents_section
+from tools._report_agents import agents_section, memory_section
 from tools._report_fmt import cell, direction_words, num, param_value, plural, seconds, table
 from tools._report_plots import (
     confusion_matrix,
@@ -86,6 +86,7 @@ def write_report(run_dir: Path, *, record: RunRecord, trials: Sequence[TrialResu
         *_headline(record, holdout),
         *_data_section(record, profile),
         *_search_section(record, trials, plots),
+        *memory_section(record),
         *agents_section(record),
         *_holdout_section(record, holdout, plots),
         *_honesty_section(record),

@@ -96,7 +96,7 @@ def test_messy_table_runs_without_help_and_predicts(tmp_path: Path,
     preds = pd.read_csv(preds_path)
     assert len(preds) == 25
     assert set(preds["prediction"]) <= {"Adelie", "Chinstrap", "Gentoo"}
-    proba = preds[[c for c in preds if c.startswith("proba_")]]
+    proba = preds[[c for c in preds.columns if str(c).startswith("proba_")]]
     assert proba.shape[1] == 3
     assert np.allclose(proba.sum(axis=1), 1.0)
 

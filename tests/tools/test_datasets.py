@@ -2,43 +2,112 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from schemas import ConfigError, DataError
+from schemas import ConfigError, DataError, TaskSpec
 from tools.datasets import BUNDLED, load_bundled, write_bundled
+from tools.intake import infer_task_type, prepare
 from tools.io import load_table
+
+_SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
+
+# rows x columns (target included) of every bundled dataset
+_SHAPES: dict[str, tuple[int, int]] = {
+    "breast_cancer": (569, 31), "diabetes": (442, 11), "iris": (150, 5), "wine": (178, 14),
+    "penguins": (344, 8), "digits": (1797, 65), "fair": (6366, 9), "randhie": (20190, 10),
+    "cars": (406, 9), "seattle_weather": (1461, 6),
+}
+
+
+def test_every_dataset_has_an_expected_shape() -> None:
+    assert set(_SHAPES) == set(BUNDLED)
 
 
 @pytest.mark.parametrize("name", sorted(BUNDLED))
-def test_each_dataset_has_its_target_and_snake_case_names(name: str) -> None:
+def test_each_dataset_loads_with_its_target_last(name: str) -> None:
     ds = BUNDLED[name]
     df = load_bundled(name)
-    assert ds.target in df.columns
-    assert len(df) >= 100
-    assert all(c == c.lower() and " " not in c and "(" not in c for c in df.columns)
+    assert df.shape == _SHAPES[name]
+    assert df.columns[-1] == ds.target
+    assert df.columns.is_unique
+    assert [c for c in df.columns if not _SNAKE.fullmatch(c)] == []
+    assert infer_task_type(df[ds.target]) == ds.task_type
+    assert f" {len(df)} " in ds.description and ds.description.endswith(")")
 
 
-@pytest.mark.parametrize(("name", "shape", "labels"), [
-    ("breast_cancer", (569, 31), {"malignant", "benign"}),
-    ("iris", (150, 5), {"setosa", "versicolor", "virginica"}),
-    ("wine", (178, 14), {"cultivar_1", "cultivar_2", "cultivar_3"}),
-    ("penguins", (344, 8), {"Adelie", "Chinstrap", "Gentoo"}),
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_intake_resolves_the_declared_task_type(name: str) -> None:
+    ds = BUNDLED[name]
+    data = prepare(TaskSpec(data_path=Path(f"bundled:{name}"), target=ds.target),
+                   load_bundled(name))
+    assert data.task.task_type == ds.task_type
+    assert ds.target not in data.X.columns
+    assert len(data.y) == _SHAPES[name][0] - data.n_rows_dropped
+
+
+@pytest.mark.parametrize(("name", "labels"), [
+    ("breast_cancer", {"malignant", "benign"}),
+    ("iris", {"setosa", "versicolor", "virginica"}),
+    ("wine", {"cultivar_1", "cultivar_2", "cultivar_3"}),
+    ("penguins", {"Adelie", "Chinstrap", "Gentoo"}),
+    ("digits", {str(d) for d in range(10)}),
+    ("fair", {"yes", "no"}),
+    ("seattle_weather", {"sun", "fog", "rain", "drizzle", "snow"}),
 ])
-def test_classification_labels_are_words(name: str, shape: tuple[int, int],
-                                         labels: set[str]) -> None:
-    df = load_bundled(name)
-    assert df.shape == shape
-    assert set(df[BUNDLED[name].target].dropna()) == labels
+def test_classification_labels_are_words(name: str, labels: set[str]) -> None:
+    target = load_bundled(name)[BUNDLED[name].target]
+    assert set(target.dropna()) == labels
+    assert all(isinstance(label, str) for label in target.dropna())
+
+
+def test_every_classification_dataset_has_its_labels_checked() -> None:
+    checked = {"breast_cancer", "iris", "wine", "penguins", "digits", "fair", "seattle_weather"}
+    assert checked == {n for n, ds in BUNDLED.items() if ds.task_type != "regression"}
 
 
 def test_diabetes_is_in_original_units() -> None:
     df = load_bundled("diabetes")
-    assert df.shape == (442, 11)
     assert df["age"].between(18, 90).all()
     assert {"bmi", "blood_pressure", "progression"} <= set(df.columns)
+
+
+def test_digits_are_8x8_grey_levels() -> None:
+    df = load_bundled("digits")
+    pixels = [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+    assert list(df.columns) == [*pixels, "digit"]
+    assert df[pixels].min().min() == 0 and df[pixels].max().max() == 16
+
+
+def test_fair_leaves_out_the_time_spent_in_affairs() -> None:
+    df = load_bundled("fair")
+    assert "affairs" not in df.columns
+    assert df["had_affair"].value_counts().to_dict() == {"no": 4313, "yes": 2053}
+
+
+def test_randhie_counts_doctor_visits() -> None:
+    mdvis = load_bundled("randhie")["mdvis"]
+    assert pd.api.types.is_integer_dtype(mdvis)
+    assert mdvis.min() == 0 and mdvis.nunique() > 10
+
+
+def test_cars_keep_names_dates_and_missing_targets() -> None:
+    df = load_bundled("cars")
+    assert pd.api.types.is_datetime64_any_dtype(df["year"])
+    assert df["year"].dt.year.between(1970, 1982).all()
+    assert df["name"].nunique() > 300  # a free-text ID column intake has to deal with
+    assert df["miles_per_gallon"].isna().sum() == 8
+    data = prepare(TaskSpec(data_path=Path("bundled:cars"), target="miles_per_gallon"), df)
+    assert data.n_rows_dropped == 8 and data.notices
+
+
+def test_seattle_weather_has_one_row_a_day() -> None:
+    df = load_bundled("seattle_weather")
+    assert pd.api.types.is_datetime64_any_dtype(df["date"])
+    assert df["date"].is_unique and df["date"].diff().dropna().eq(pd.Timedelta(days=1)).all()
 
 
 def test_loader_returns_a_fresh_copy() -> None:
@@ -48,7 +117,7 @@ def test_loader_returns_a_fresh_copy() -> None:
 
 
 def test_unknown_name_lists_the_names() -> None:
-    with pytest.raises(DataError, match=r"must be one of \['breast_cancer', 'diabetes'"):
+    with pytest.raises(DataError, match=r"must be one of \['breast_cancer', 'cars', 'diabetes'"):
         load_bundled("titanic")
 
 
@@ -57,6 +126,16 @@ def test_write_then_load_round_trips(tmp_path: Path, filename: str) -> None:
     path = write_bundled("wine", tmp_path / filename)
     back = load_table(path)
     pd.testing.assert_frame_equal(back, load_bundled("wine"), check_dtype=False)
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_every_dataset_round_trips_through_parquet_and_csv(tmp_path: Path, name: str) -> None:
+    df = load_bundled(name)
+    back = load_table(write_bundled(name, tmp_path / f"{name}.parquet"))
+    pd.testing.assert_frame_equal(back, df)
+    # CSV keeps no types: dates come back as text and "0".."9" labels as numbers
+    back = load_table(write_bundled(name, tmp_path / f"{name}.csv"))
+    pd.testing.assert_frame_equal(back.astype(str), df.astype(str))
 
 
 def test_write_refuses_unknown_extension(tmp_path: Path) -> None:

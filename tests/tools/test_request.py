@@ -109,6 +109,18 @@ def test_family_words_are_not_task_types_or_targets() -> None:
     assert request.target == "price"
 
 
+@pytest.mark.parametrize(("text", "data"), [
+    ("we need a fair model for churn", None),
+    ("round to 3 digits and predict species on iris", "bundled:iris"),
+    ("predict the price of cars, 20 trials", None),
+    ("predict had_affair on the fair data", "bundled:fair"),
+    ("predict miles_per_gallon on the cars dataset", "bundled:cars"),
+])
+def test_dataset_names_that_are_everyday_words_need_the_word_data(text: str,
+                                                                  data: str | None) -> None:
+    assert parse_request(text).data == data
+
+
 @pytest.mark.parametrize(("text", "data", "target"), [
     ("the iris data, half an hour", "bundled:iris", "species"),
     ("classify the breast cancer data with boosted trees", "bundled:breast_cancer",
