@@ -4,10 +4,9 @@ Retrieval happens once, after profiling. The nearest past runs of the same task
 type (standardized meta-features, see ``memory``) give two things:
 
 - warm-start points: the best configuration of each neighbour, nearest first,
-  then each one's runner-up, up to ``n_warm``; each is adapted to this run's
-  catalog (unknown families dropped, values clamped, missing parameters
-  filled) and queued for the first BO round with source ``memory``, ahead of the
-  family defaults;
+  up to ``n_warm``, each adapted to this run's catalog (unknown families
+  dropped, values clamped, missing parameters filled) and queued for the first
+  BO round with source ``memory``, taking turns with the family defaults;
 - evidence for the planner: a few lines per neighbour (its size, best family,
   best configurations and how far they got between the dummy and a perfect score).
 
@@ -91,21 +90,19 @@ def retrieve(use: MemoryUse, *, profile: DatasetProfile, spaces: Sequence[Family
 
 def warm_start(neighbors: Sequence[Neighbor], spaces: Sequence[FamilySpace],
                n_warm: int) -> list[tuple[Proposal, str]]:
-    """Up to ``n_warm`` new valid configurations, each with the run it came from.
+    """One configuration per neighbour, nearest first, each with the run it came from.
 
-    Round robin over the neighbours, nearest first: every neighbour's best
-    configuration, then every neighbour's second best, and so on.
+    A neighbour gives its best configuration that is valid here and new (a family
+    left out of this catalog, say SVM on a big table, passes to its next best).
+    One per neighbour, not a neighbour's whole top list: a single past dataset's
+    favourites are usually one family in several variants, a poor hedge.
     """
     out: list[tuple[Proposal, str]] = []
     seen: set[str] = set()
-    depth = max((len(n.record.top_configs) for n in neighbors), default=0)
-    for rank in range(depth):
-        for n in neighbors:
-            if len(out) >= n_warm:
-                return out
-            if rank >= len(n.record.top_configs):
-                continue
-            stored = n.record.top_configs[rank]
+    for n in neighbors:
+        if len(out) >= n_warm:
+            break
+        for rank, stored in enumerate(n.record.top_configs):
             config = to_config(_raw(stored), spaces)
             if config is None or config.key() in seen:
                 continue
@@ -114,7 +111,24 @@ def warm_start(neighbors: Sequence[Neighbor], spaces: Sequence[FamilySpace],
                                  rationale=f"rank {rank + 1} on {n.record.dataset} "
                                            f"(distance {n.distance:.2f})"),
                         n.record.run_id))
+            break
     return out
+
+
+def merge_queue(memory: Sequence[Proposal], queue: Sequence[Proposal]) -> list[Proposal]:
+    """The first BO round's order: memory and family defaults taking turns.
+
+    Defaults of families no memory point covers go first, so the opening
+    trials span as many families as they can; the memory's points add tuned
+    evidence without pushing every default out of the opening.
+    """
+    covered = {p.config.family for p in memory}
+    rest = ([p for p in queue if p.config.family not in covered]
+            + [p for p in queue if p.config.family in covered])
+    merged: list[Proposal] = []
+    for i in range(max(len(memory), len(rest))):
+        merged += [*memory[i:i + 1], *rest[i:i + 1]]
+    return merged
 
 
 def describe_neighbors(neighbors: Sequence[Neighbor], shown: Sequence[FamilySpace] = (), *,

@@ -30,6 +30,7 @@ from langgraph.types import interrupt
 
 from agents._context import RunContext
 from agents._finalize import finalize_run
+from agents._memory import merge_queue
 from agents._memory import retrieve as retrieve_runs
 from agents._policy import (
     PolicyState,
@@ -120,7 +121,7 @@ def retrieve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx.observer.on_stage("memory: no similar past run yet")
     return {"retrieved": list(found.runs), "evidence": found.evidence,
             "memory_notes": [found.notice] if found.notice else [],
-            "queue": [*found.proposals, *state.get("queue", [])],
+            "queue": merge_queue(found.proposals, state.get("queue", [])),
             "startup_s": state.get("startup_s", 0.0) + time.monotonic() - t0}
 
 

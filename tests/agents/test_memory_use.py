@@ -118,3 +118,25 @@ def test_a_broken_store_costs_the_memory_not_the_run(tmp_path: Path) -> None:
     assert record.status == "completed" and record.n_trials == 3
     assert any("run memory unavailable" in n for n in record.notices)
     assert any("run not remembered" in n for n in record.notices)
+
+
+def test_the_opening_takes_one_point_per_neighbour_and_keeps_the_defaults(
+        remembered: InMemoryRunStore, tmp_path: Path) -> None:
+    from agents._memory import merge_queue, warm_start
+    from schemas import Proposal
+    from tools.catalog import catalog, default_config
+
+    (record,) = remembered.list()
+    spaces = catalog("multiclass")
+    near = Neighbor(record=record, distance=0.5)
+    far = Neighbor(record=record.model_copy(update={"run_id": "other"}), distance=2.0)
+    points = warm_start([near, far], spaces, n_warm=5)
+    # one per neighbour: the second one's best is a duplicate, so its runner-up comes
+    assert [run for _, run in points] == [record.run_id, "other"]
+    assert points[0][0].config == record.top_configs[0].config
+    defaults = [Proposal(config=default_config(s), source="default") for s in spaces]
+    merged = merge_queue([p for p, _ in points], defaults)
+    assert [p.source for p in merged[:4]] == ["memory", "default", "memory", "default"]
+    covered = {p.config.family for p, _ in points}
+    assert merged[1].config.family not in covered  # uncovered families open
+    assert len(merged) == len(defaults) + len(points)
