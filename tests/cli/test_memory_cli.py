@@ -69,6 +69,17 @@ def test_an_unreachable_memory_is_a_warning_not_a_failure(
     assert record["status"] == "completed" and record["retrieved"] == []
 
 
+def test_a_corrupt_memory_is_a_warning_not_a_failure(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    store = tmp_path / "memory"
+    store.mkdir()
+    (store / "chroma.sqlite3").write_bytes(b"not a database, " * 512)
+    monkeypatch.setenv("MLPILOT_MEMORY", str(store))
+    assert _run(tmp_path / "run") == 0
+    assert "run memory is unavailable" in capsys.readouterr().err
+
+
 def test_no_memory_neither_reads_nor_writes(memory_on: None, tmp_path: Path) -> None:
     assert _run(tmp_path / "run", "--no-memory") == 0
     record = json.loads((tmp_path / "run" / "run.json").read_text())
