@@ -98,17 +98,19 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def summary(rows: Sequence[dict[str, Any]]) -> str:
-    """Per dataset: means over seeds, and how often the LLM run was better, level or worse."""
-    lines = [paired_table(rows, "local", "none", ("best_after_5", "best_after_20", "holdout"))]
+    """Per dataset and LLM: means over seeds, and how often the LLM run was better, level or
+    worse than BO alone (``none``) on the same seed."""
+    fields = ("best_after_5", "best_after_20", "holdout")
+    llms = [m for m in dict.fromkeys(r["method"] for r in rows) if m != "none"]
+    lines = [f"{m} against none:\n\n" + paired_table(rows, m, "none", fields) for m in llms]
     llm_rows = [r for r in rows if r["method"] != "none" and r["search_s"]]
     if llm_rows:
         planner = [r["planner_median_s"] for r in llm_rows if r["planner_median_s"] is not None]
         share = sum(r["llm_s"] for r in llm_rows) / sum(r["search_s"] for r in llm_rows)
-        lines.append("")
         lines.append(f"LLM runs: {len(llm_rows)}; median of their planner medians "
                      f"{statistics.median(planner):.1f} s; LLM share of search time {share:.0%}."
                      if planner else f"LLM runs: {len(llm_rows)}; no planner call.")
-    return "\n".join(lines)
+    return "\n\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
