@@ -1,0 +1,41 @@
+"""The paired comparison the evals print: means over shared seeds and the win tally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from evals._compare import best_after, paired_table
+from schemas import TrialConfig, TrialResult
+
+
+def _row(dataset: str, seed: int, method: str, score: float | None,
+         direction: str = "minimize") -> dict[str, object]:
+    return {"dataset": dataset, "seed": seed, "method": method, "direction": direction,
+            "best": score}
+
+
+def test_the_tally_counts_wins_by_direction_and_ignores_unpaired_seeds() -> None:
+    rows = [_row("iris", 0, "a", 0.10), _row("iris", 0, "b", 0.20),
+            _row("iris", 1, "a", 0.30), _row("iris", 1, "b", 0.30),
+            _row("iris", 2, "a", 0.50),  # no partner: left out
+            _row("bc", 0, "a", 0.90, "maximize"), _row("bc", 0, "b", 0.95, "maximize")]
+    table = paired_table(rows, "a", "b", ("best",)).splitlines()
+    assert "| iris | 2 | 0.2000 / 0.2500 | 1-1-0 |" in table
+    assert "| bc | 1 | 0.9000 / 0.9500 | 0-0-1 |" in table
+    assert table[-1] == "| all |  |  | 1-1-1 |"
+
+
+def test_best_after_follows_trial_order_and_skips_failures() -> None:
+    config = TrialConfig(family="linear", params={})
+
+    def trial(i: int, score: float | None) -> TrialResult:
+        ok = score is not None
+        return TrialResult(trial_id=i, config=config, source="bo",
+                           status="ok" if ok else "failed", cv_score=score,
+                           fold_scores=(score,) * 3 if ok else (), fit_time_s=0.1,
+                           trial_dir=Path("."), error=None if ok else "boom")
+
+    trials = [trial(2, 0.1), trial(0, 0.5), trial(1, None)]
+    assert best_after(trials, 2, "minimize") == 0.5
+    assert best_after(trials, 3, "minimize") == 0.1
+    assert best_after(trials, 1, "maximize") == 0.5
