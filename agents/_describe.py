@@ -109,13 +109,13 @@ def describe_trials(trials: Sequence[TrialResult], task: TaskSpec, *, top: int =
     lines = [f"{len(trials)} trials, {sum(not t.ok for t in trials)} failed."]
     keep = {s.name: set(s.params) for s in shown}
     for t in ranked[:top]:
-        params = _params(t, keep.get(t.config.family))
-        lines.append(f"- {t.config.family} {params}: {t.cv_score:.4f} ± {t.cv_std or 0:.4f}"
+        config = describe_config(t.config, keep.get(t.config.family))
+        lines.append(f"- {config}: {t.cv_score:.4f} ± {t.cv_std or 0:.4f}"
                      f" ({t.source})")
     bad = [t for t in trials if not t.ok][-failed:]
     for t in bad:
-        params = _params(t, keep.get(t.config.family))
-        lines.append(f"- FAILED {t.config.family} {params}: {error_summary(t.error)}")
+        config = describe_config(t.config, keep.get(t.config.family))
+        lines.append(f"- FAILED {config}: {error_summary(t.error)}")
     return "\n".join(lines)
 
 
@@ -125,19 +125,17 @@ def describe_trial(trial: TrialResult) -> str:
         outcome = f"cv score {trial.cv_score:.4f} ± {trial.cv_std or 0:.4f} (folds: {folds})"
     else:
         outcome = f"failed ({trial.failure}): {error_summary(trial.error)}"
-    return (f"- family {trial.config.family}, parameters {_params(trial)}\n- {outcome}\n"
+    return (f"- family {trial.config.family}, parameters {_params(trial.config)}\n- {outcome}\n"
             f"- fit time {trial.fit_time_s:.1f} s")
 
 
 def describe_config(config: TrialConfig, keep: set[str] | None = None) -> str:
     """``family {param: value, ...}``; with ``keep``, only those parameters."""
-    return f"{config.family} " + "{" + ", ".join(
-        f"{k}: {_value(v)}" for k, v in config.params.items()
-        if keep is None or k in keep) + "}"
+    return f"{config.family} {_params(config, keep)}"
 
 
-def _params(trial: TrialResult, keep: set[str] | None = None) -> str:
-    items = [(k, v) for k, v in trial.config.params.items() if keep is None or k in keep]
+def _params(config: TrialConfig, keep: set[str] | None = None) -> str:
+    items = [(k, v) for k, v in config.params.items() if keep is None or k in keep]
     return "{" + ", ".join(f"{k}: {_value(v)}" for k, v in items) + "}"
 
 

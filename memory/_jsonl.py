@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sized
 from pathlib import Path
 from typing import Any
 
-from memory._store import RunStore, parse_record
+from memory._store import RunStore, json_object, parse_record
 from schemas import MemoryRecord, StoreError
 
 logger = logging.getLogger(__name__)
@@ -86,11 +86,8 @@ def ensure_seeded(store: RunStore) -> int:
 
 
 def _header(line: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = json_object(line)
+    if data is None:
         return None
     version = data.get(FORMAT_KEY)
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import ValidationError
 
@@ -68,16 +68,22 @@ def nearest(candidates: Iterable[tuple[MemoryRecord, float]], k: int) -> tuple[N
     return tuple(Neighbor(record=record, distance=distance) for record, distance in ranked[:k])
 
 
-def parse_record(text: str | None) -> MemoryRecord | None:
-    """A stored record's JSON as a record; ``None`` when it does not parse or a newer
-    mlpilot wrote it (its ``schema_version`` is above ours)."""
+def json_object(text: str | None) -> dict[str, Any] | None:
+    """``text`` parsed as a JSON object, or ``None`` when it is empty or anything else."""
     if not text:
         return None
     try:
         data = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(data, dict):
+    return data if isinstance(data, dict) else None
+
+
+def parse_record(text: str | None) -> MemoryRecord | None:
+    """A stored record's JSON as a record; ``None`` when it does not parse or a newer
+    mlpilot wrote it (its ``schema_version`` is above ours)."""
+    data = json_object(text)
+    if data is None:
         return None
     version = data.get("schema_version", MEMORY_RECORD_VERSION)
     if not isinstance(version, int) or version > MEMORY_RECORD_VERSION:
