@@ -6,9 +6,17 @@ observer); this package never builds real infrastructure itself.
 
 from __future__ import annotations
 
-from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObserver
+from agents._context import (
+    ExecutorFactory,
+    Prepared,
+    RunContext,
+    RunObserver,
+    SilentObserver,
+    holdout_rows,
+    prepare_data,
+)
 from agents._memory import MemoryUse, Retrieval, memory_record
-from agents._policy import HybridRule, PolicyState
+from agents._policy import HybridRule, PolicyState, SearchSettings
 from agents._run import (
     PendingRun,
     RunRequest,
@@ -34,6 +42,7 @@ __all__ = [
     "PlanRequest",
     "PlanResult",
     "PolicyState",
+    "Prepared",
     "Proposer",
     "Retrieval",
     "RunContext",
@@ -44,13 +53,16 @@ __all__ = [
     "SearchData",
     "SearchLoop",
     "SearchOutcome",
+    "SearchSettings",
     "SilentObserver",
     "Verifier",
     "begin_run",
     "build_graph",
     "check_trial",
     "execute_run",
+    "holdout_rows",
     "memory_record",
+    "prepare_data",
     "read_request",
     "read_run_record",
     "resume_run",

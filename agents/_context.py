@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from agents._memory import MemoryUse
-from agents._policy import HybridRule
+from agents._policy import HybridRule, SearchSettings
 from agents._search import SearchData, resolved
 from agents.planner import Proposer
 from agents.verifier import CheckContext, Verifier
@@ -89,6 +89,30 @@ class Prepared:
         return CheckContext(metric=metric, direction=direction, dummy_cv_score=dummy)
 
 
+def prepare_data(task: TaskSpec, table: pd.DataFrame) -> Prepared:
+    """Check the table, resolve the task, split off the holdout, fit the feature preparation.
+
+    Deterministic: the same task and table give the same split and folds, so a
+    resumed run and every method of a benchmark see the same rows.
+    """
+    data = prepare(task, table)
+    task = data.task
+    task_type, _, _ = resolved(task)
+    split = make_split(data.y, task_type, holdout_fraction=task.holdout_fraction,
+                       n_folds=task.n_folds, seed=task.seed)
+    task = task.model_copy(update={"n_folds": split.n_folds})
+    train = dataclasses.replace(data, X=data.X.iloc[split.train_idx].reset_index(drop=True),
+                                y=data.y[split.train_idx])
+    prep = FeaturePrep().fit(train.X)
+    spaces = catalog(task_type, n_rows=len(train.y))
+    if task.families is not None:
+        spaces = tuple(s for s in spaces if s.name in task.families)
+    return Prepared(task=task, data=data, split=split, train=train, prep=prep,
+                    X_train=prep.transform(train.X), profile=profile_dataset(train, prep),
+                    spaces=spaces,
+                    n_classes=len(data.classes) if data.classes is not None else None)
+
+
 @dataclasses.dataclass(eq=False)
 class RunContext:
     """The run's dependencies (langgraph's runtime context). ``close()`` stops the workers."""
@@ -107,28 +131,14 @@ class RunContext:
     rule: HybridRule = dataclasses.field(default_factory=HybridRule)
     confirm: bool = False  # interrupt after intake for the user's confirmation (chat)
     memory: MemoryUse | None = None
+    settings: SearchSettings = dataclasses.field(default_factory=SearchSettings)
     _stack: ExitStack = dataclasses.field(default_factory=ExitStack)
     _executor: Executor | None = None
     _isolation: IsolationLevel = "process"
 
     @cached_property
     def prepared(self) -> Prepared:
-        data = prepare(self.task, self.table)
-        task = data.task
-        task_type, _, _ = resolved(task)
-        split = make_split(data.y, task_type, holdout_fraction=task.holdout_fraction,
-                           n_folds=task.n_folds, seed=task.seed)
-        task = task.model_copy(update={"n_folds": split.n_folds})
-        train = dataclasses.replace(data, X=data.X.iloc[split.train_idx].reset_index(drop=True),
-                                    y=data.y[split.train_idx])
-        prep = FeaturePrep().fit(train.X)
-        spaces = catalog(task_type, n_rows=len(train.y))
-        if task.families is not None:
-            spaces = tuple(s for s in spaces if s.name in task.families)
-        return Prepared(task=task, data=data, split=split, train=train, prep=prep,
-                        X_train=prep.transform(train.X), profile=profile_dataset(train, prep),
-                        spaces=spaces,
-                        n_classes=len(data.classes) if data.classes is not None else None)
+        return prepare_data(self.task, self.table)
 
     @cached_property
     def fingerprint(self) -> str:
@@ -140,7 +150,9 @@ class RunContext:
         p = self.prepared
         _, _, direction = resolved(p.task)
         search = OptunaSearch(p.spaces, direction=direction,
-                              storage_path=self.run_dir / "study.journal", seed=p.task.seed)
+                              storage_path=self.run_dir / "study.journal", seed=p.task.seed,
+                              sampler=self.settings.sampler,
+                              n_startup_trials=self.settings.n_startup_trials)
         search.start()
         return search
 

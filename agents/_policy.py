@@ -22,9 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Direction, TrialResult
+from tools.bo import SamplerName
 from tools.leaderboard import is_scored
 from tools.metrics import is_better
 
@@ -40,6 +41,22 @@ class HybridRule:
     max_invalid: int = 2
     patience: int = 3
     bo_round: int = 2  # BO trials per round when BO runs alone (times the worker count)
+
+
+class SearchSettings(BaseModel):
+    """How BO searches: the sampler, and whether the family defaults open the run.
+
+    The defaults are mlpilot's choice (TPE, every family's expert default
+    first, the engine's warm start-up rule); the benchmark's baselines
+    (``random``, plain ``tpe``, ``gp``) change them. Kept in the run's request,
+    so a resumed run searches the same way.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    sampler: SamplerName = "tpe"
+    defaults: bool = True  # queue each family's default configuration first
+    n_startup_trials: int | None = Field(default=None, ge=0)  # None: the warm start-up rule
 
 
 class PolicyState(BaseModel):

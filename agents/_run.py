@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict
 
 from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObserver
 from agents._memory import MemoryUse
-from agents._policy import HybridRule, PolicyState
+from agents._policy import HybridRule, PolicyState, SearchSettings
 from agents._search import write_atomic
 from agents.graph import RunState, build_graph
 from agents.planner import LLMPlanner
@@ -64,6 +64,7 @@ class RunRequest(BaseModel):
     task: TaskSpec
     llm: str  # the LLM's name as given ("none", "local", "openai/...")
     memory: str | None = None  # where the run memory lives; None: the run used none
+    settings: SearchSettings = SearchSettings()
     mlpilot_version: str
 
 
@@ -77,9 +78,10 @@ def execute_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
                 make_executor: ExecutorFactory, version: str,
                 observer: RunObserver | None = None, llm: LLMClient | None = None,
                 llm_name: str | None = None, rule: HybridRule | None = None,
-                memory: MemoryUse | None = None) -> RunResult:
+                memory: MemoryUse | None = None,
+              settings: SearchSettings | None = None) -> RunResult:
     """Run the whole graph. Bad input raises before anything is written."""
-    request = _new_request(task, llm, llm_name, version, memory)
+    request = _new_request(task, llm, llm_name, version, memory, settings)
     ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule, memory)
     ctx.prepared  # noqa: B018 - validate the data before the run folder is written
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -113,9 +115,10 @@ def begin_run(task: TaskSpec, table: pd.DataFrame, *, run_dir: Path,
               make_executor: ExecutorFactory, version: str,
               observer: RunObserver | None = None, llm: LLMClient | None = None,
               llm_name: str | None = None, rule: HybridRule | None = None,
-              memory: MemoryUse | None = None) -> PendingRun:
+              memory: MemoryUse | None = None,
+              settings: SearchSettings | None = None) -> PendingRun:
     """Start a run that stops after intake for the person's confirmation (chat)."""
-    request = _new_request(task, llm, llm_name, version, memory)
+    request = _new_request(task, llm, llm_name, version, memory, settings)
     ctx = _context(request, table, run_dir, make_executor, version, observer, llm, rule, memory)
     ctx.confirm = True
     resolved_task = ctx.prepared.task
@@ -151,11 +154,12 @@ def resume_run(run_dir: Path, table: pd.DataFrame, *, make_executor: ExecutorFac
 
 
 def _new_request(task: TaskSpec, llm: LLMClient | None, llm_name: str | None,
-                 version: str, memory: MemoryUse | None) -> RunRequest:
+                 version: str, memory: MemoryUse | None,
+                 settings: SearchSettings | None) -> RunRequest:
     return RunRequest(run_id=uuid.uuid4().hex[:12], created_at=datetime.now(UTC), task=task,
                       llm=llm_name or ("none" if llm is None else llm.model),
                       memory=None if memory is None else memory.location,
-                      mlpilot_version=version)
+                      settings=settings or SearchSettings(), mlpilot_version=version)
 
 
 def _context(request: RunRequest, table: pd.DataFrame, run_dir: Path,
@@ -167,7 +171,8 @@ def _context(request: RunRequest, table: pd.DataFrame, run_dir: Path,
                       make_executor=make_executor, version=version,
                       observer=observer or SilentObserver(), llm=llm,
                       planner=None if llm is None else LLMPlanner(llm),
-                      verifier=Verifier(llm), rule=rule or HybridRule(), memory=memory)
+                      verifier=Verifier(llm), rule=rule or HybridRule(), memory=memory,
+                      settings=request.settings)
 
 
 def _invoke(ctx: RunContext, graph_input: RunState | Command[bool] | None) -> RunResult:

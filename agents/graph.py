@@ -95,7 +95,8 @@ def profile(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     _ = ctx.executor  # workers ready before the clock starts
     ctx.observer.on_search_start(p.task, p.profile, len(p.spaces))
     queue = [Proposal(config=default_config(s), source="default",
-                      rationale="the family's expert default") for s in p.spaces]
+                      rationale="the family's expert default")
+             for s in p.spaces] if ctx.settings.defaults else []
     return {"queue": queue, "policy": initial_policy(ctx.planner is not None),
             "startup_s": time.monotonic() - t0, "search_s": 0.0, "trials": [],
             "verdicts": []}

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 
+from cli.bench import add_bench_parser
 from cli.memory import add_memory_parser, open_run_memory
 from cli.settings import Settings
 from schemas import Budget, ConfigError, DataError, MlpilotError, TaskSpec
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="check this model instead of MLPILOT_LLM's (default 'local')")
 
     add_memory_parser(sub)
+    add_bench_parser(sub)
 
     for p in (run, chat, resume, pred, data, llm_check):
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -133,6 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli.memory import cmd_memory
 
             return cmd_memory(args, settings, console)
+        if args.command == "bench":
+            from cli.bench import cmd_bench
+
+            return cmd_bench(args, settings, console, err, mlpilot_version())
         if args.command == "llm":
             from cli.llm_check import cmd_llm_check
 

@@ -204,13 +204,20 @@ class ChromaRunStore:
         # First the plain nearest neighbours, filtered here: chromadb's metadata filters
         # cost a scan of the matching records (0.3-0.7 s at 100k records).
         n_wanted, n_probe = _n_candidates(k), PROBE_FACTOR * _n_candidates(k)
-        probe = self._call("querying", partial(
-            collection.query, query_embeddings=embedding, n_results=n_probe,
-            include=["documents"]))
-        documents = (probe.get("documents") or [[]])[0]
+        n_stored = self._call("counting records", collection.count)
+        if n_stored <= n_probe:
+            # a small store is read whole and ranked exactly: the approximate index may
+            # miss a few records of a small graph (seen with two writers at once)
+            documents = [d for page in self._pages(collection, ["documents"])
+                         for d in page.get("documents") or []]
+        else:
+            probe = self._call("querying", partial(
+                collection.query, query_embeddings=embedding, n_results=n_probe,
+                include=["documents"]))
+            documents = (probe.get("documents") or [[]])[0]
         found, n_skipped = parse_records(documents)
         records = [r for r in found if wanted(r)]
-        if len(records) < n_wanted and len(documents) >= n_probe:
+        if len(records) < n_wanted and n_stored > n_probe:
             # other task types or versions crowd this neighbourhood: let chromadb filter
             clauses: list[dict[str, Any]] = [
                 {"task_type": task_type},

@@ -30,6 +30,8 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "subprocess": ("sandbox/", "evals/"),
     "multiprocessing": ("sandbox/",),
     "resource": ("sandbox/",),
+    "flaml": ("evals/_flaml",),
+    "autorank": ("evals/stats", "evals/report"),
 }
 
 

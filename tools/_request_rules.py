@@ -283,9 +283,11 @@ _NOT_PATHS = {"and/or", "or/and", "w/", "w/o", "n/a", "yes/no", "true/false", "h
 _QUOTED = (r"(?<!\w)(?:'[^'\n]+'|\"[^\"\n]+\"|‘[^’\n]+’|“[^”\n]+”|`[^`\n]+`)(?!\w)")  # not "don't"
 _TOKEN = re.compile(rf"(?P<quoted>{_QUOTED})|(?P<bare>[^\s'\"‘’“”`]+)")
 _BUNDLED_TOKEN = re.compile(r"(?<![\w:])bundled:(?P<name>[^\W\d]\w*)", re.IGNORECASE)
-# bundled names that are everyday words ("a fair model", "3 digits", "cars") count as the
-# dataset only when followed by data, dataset or table
-_EVERYDAY_NAMES = {"fair", "digits", "cars"}
+# bundled names that are everyday words ("a fair model", "3 digits", "cars", "predict
+# salaries", "sales in Chile", "the biopsy result") count as the dataset only when followed
+# by data, dataset or table
+_EVERYDAY_NAMES = {"fair", "digits", "cars", "salaries", "computers", "benefits",
+                   "participation", "schooling", "chile", "biopsy"}
 _BUNDLED_WORDS = [
     (re.compile(rf"(?<![\w/.:-])(?:{'penguins?' if name == 'penguins' else _phrase(name)}"
                 r"(?:e?s)?)"

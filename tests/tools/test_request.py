@@ -115,6 +115,22 @@ def test_family_words_are_not_task_types_or_targets() -> None:
     ("predict the price of cars, 20 trials", None),
     ("predict had_affair on the fair data", "bundled:fair"),
     ("predict miles_per_gallon on the cars dataset", "bundled:cars"),
+    ("predict salaries, 20 trials", None),
+    ("predict the price of computers sold in 1994", None),
+    ("estimate benefits per customer", None),
+    ("predict participation in the survey, ten minutes", None),
+    ("forecast copper exports to Chile", None),
+    ("predict years of schooling", None),
+    ("classify the biopsy result", None),
+    ("predict salary on the salaries data", "bundled:salaries"),
+    ("predict price on the computers dataset", "bundled:computers"),
+    ("the benefits table, 10 trials", "bundled:benefits"),
+    ("predict lfp on the participation data", "bundled:participation"),
+    ("predict vote on the Chile data", "bundled:chile"),
+    ("the schooling dataset with boosted trees", "bundled:schooling"),
+    ("predict class on the biopsy data", "bundled:biopsy"),
+    ("predict wages on slid", "bundled:slid"),  # no everyday word: the name alone counts
+    ("classify glass type on fgl", "bundled:fgl"),
 ])
 def test_dataset_names_that_are_everyday_words_need_the_word_data(text: str,
                                                                   data: str | None) -> None:
@@ -250,6 +266,30 @@ def test_llm_data_must_be_named_in_the_sentence() -> None:
     llm = scripted_client([_answer(data="bundled:iris")])
     request = understand_request("some wine, fifty trials", llm=llm, render=prompts.render)
     assert (request.data, request.target) == ("bundled:wine", "cultivar")
+
+
+@pytest.mark.parametrize(("text", "data", "target"), [
+    ("predict salaries from data.csv", "data.csv", "salaries"),
+    ("predict participation in survey.csv", "survey.csv", "participation"),
+    ("predict benefits using claims.parquet", "claims.parquet", "benefits"),
+    ("the salaries data", "bundled:salaries", "salary"),
+    ("the computers dataset, 30 trials", "bundled:computers", "price"),
+    ("the schooling data", "bundled:schooling", "lwage76"),
+])
+def test_everyday_dataset_names_are_targets_unless_called_data(text: str, data: str,
+                                                                target: str) -> None:
+    request = parse_request(text)
+    assert (request.data, request.target) == (data, target)
+
+
+def test_llm_cannot_make_an_everyday_word_a_bundled_dataset() -> None:
+    llm = scripted_client([_answer(data="bundled:salaries", target="salary")])
+    request = understand_request("predict salaries, 20 trials", llm=llm, render=prompts.render)
+    assert request.data is None
+    llm = scripted_client([_answer(data="bundled:salaries")])
+    request = understand_request("predict salary on the salaries data", llm=llm,
+                                 render=prompts.render)
+    assert (request.data, request.target) == ("bundled:salaries", "salary")
 
 
 def test_empty_text() -> None:
