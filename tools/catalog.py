@@ -109,7 +109,9 @@ def _build(classification: bool) -> tuple[FamilySpace, ...]:
          "max_iter": (IntParam(low=50, high=1000, log=True), 200),
          "max_leaf_nodes": (IntParam(low=8, high=128, log=True), 31),
          "min_samples_leaf": (IntParam(low=2, high=200, log=True), 20),
-         "l2_regularization": (FloatParam(low=1e-6, high=10.0, log=True), 1e-6), **cw})
+         # no class_weight: scikit-learn 1.9 then bins every feature with weighted
+         # quantiles, which made a fit on 364 rows x 30 features 20x slower (3.9 s, not 0.19)
+         "l2_regularization": (FloatParam(low=1e-6, high=10.0, log=True), 1e-6)})
     knn = _family("knn", "k-nearest neighbours; needs scaled features", _ALL_TASKS, True,
                   "onehot", {"n_neighbors": (IntParam(low=2, high=100, log=True), 15),
                              "weights": (_cat("uniform", "distance"), "distance")},

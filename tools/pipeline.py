@@ -139,7 +139,7 @@ def _hist_gb(p: Params, cls: bool, seed: int, n_threads: int, native: Any) -> Ba
         l2_regularization=p["l2_regularization"], categorical_features=native,
         random_state=seed)
     if cls:
-        return HistGradientBoostingClassifier(class_weight=p["class_weight"], **kwargs)
+        return HistGradientBoostingClassifier(**kwargs)
     return HistGradientBoostingRegressor(**kwargs)
 
 
