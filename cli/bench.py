@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 from datetime import datetime
 from pathlib import Path
@@ -77,6 +78,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, console: Console,
     if "mlpilot" in methods:
         _open_llm(llm_name, settings, seed=0)  # fail now, not at the first mlpilot cell
 
+    # every planner call is a real one: a cached answer would make a resumed cell look fast
+    settings = dataclasses.replace(settings, llm_cache=False)
     bench_settings = BenchSettings(n_trials=args.trials, time_budget_s=args.time_budget,
                                    n_workers=args.workers)
     env = BenchEnv(
@@ -152,7 +155,8 @@ def _notes(llm_name: str, methods: tuple[str, ...]) -> list[str]:
              "The memory methods retrieve from the shipped seed records with the task's own "
              "dataset left out, and write nothing."]
     if "mlpilot" in methods:
-        notes.append(f"The 'mlpilot' method's LLM: {llm_name}.")
+        notes.append(f"The 'mlpilot' method's LLM: {llm_name}; every planner call is made "
+                     "afresh (no answer cache).")
     if "flaml" in methods:
         notes.append("FLAML runs in-process on the same training rows and folds with its own "
                      "estimators; one FLAML iteration counts as one trial.")
