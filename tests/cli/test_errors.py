@@ -163,3 +163,29 @@ def test_predict_out_is_a_folder(capsys: pytest.CaptureFixture[str], tmp_path: P
     run_dir.mkdir()
     code, err = _run(capsys, "predict", str(run_dir), str(table), "--out", str(tmp_path))
     _assert_one_line_error(code, err, "--out")
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (("bench", "nosuch"), "nosuch"),
+    (("bench", "smoke", "--methods", "tpe,smac"), "--methods"),
+    (("bench", "smoke", "--seeds", "0"), "--seeds"),
+    (("bench", "smoke", "--trials", "0"), "--trials"),
+    (("bench", "smoke", "--methods", "mlpilot", "--llm", "none"), "needs an LLM"),
+])
+def test_bench_usage_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                            argv: tuple[str, ...], needle: str) -> None:
+    out = tmp_path / "bench"
+    code, err = _run(capsys, *argv, "--out", str(out))
+    _assert_one_line_error(code, err, needle)
+    assert not out.exists()
+
+
+def test_bench_refuses_a_folder_run_with_another_budget(capsys: pytest.CaptureFixture[str],
+                                                         tmp_path: Path) -> None:
+    from evals._ledger import BenchSettings, Ledger
+
+    out = tmp_path / "bench"
+    Ledger(out, BenchSettings(n_trials=10))
+    code, err = _run(capsys, "bench", "smoke", "--methods", "tpe", "--trials", "30",
+                     "--out", str(out))
+    _assert_one_line_error(code, err, "--trials 10")
