@@ -8,6 +8,8 @@ class probabilities.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +21,8 @@ import pandas as pd
 
 from schemas import DataError, TaskType
 from tools.features import FeaturePrep
+
+log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 
@@ -81,7 +85,12 @@ def fit_final_model(pipelines: Sequence[Any], weights: Sequence[float], prep: Fe
     if not pipelines or len(pipelines) != len(weights):
         raise ValueError("fit_final_model needs one weight per pipeline, and at least one")
     for pipeline in pipelines:
-        pipeline.fit(X_train, y_train)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            pipeline.fit(X_train, y_train)
+        for warning in caught:  # one line in the log, not a library's paragraph on the terminal
+            log.info("final refit: %s: %s", warning.category.__name__,
+                     str(warning.message).splitlines()[0])
     total = float(sum(weights))
     return FittedModel(prep=prep, pipelines=tuple(pipelines),
                        weights=tuple(float(w) / total for w in weights), task_type=task_type,
