@@ -6,6 +6,7 @@ observer); this package never builds real infrastructure itself.
 
 from __future__ import annotations
 
+from agents._code_trial import run_code_trial
 from agents._context import (
     ExecutorFactory,
     Prepared,
@@ -66,4 +67,5 @@ __all__ = [
     "read_request",
     "read_run_record",
     "resume_run",
+    "run_code_trial",
 ]

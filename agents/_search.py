@@ -22,6 +22,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -167,25 +168,20 @@ class SearchLoop:
         except ConfigError as exc:
             self.search.tell(number, None)
             return _failed(trial_id, config, source, f"invalid configuration: {exc}")
-        estimator_path = work_dir / "estimator.joblib"
-        joblib.dump(pipeline, estimator_path)
         timeout_s = self.task.budget.trial_timeout_s
         clipped = deadline is not None and deadline - time.monotonic() < timeout_s
         if deadline is not None:
             timeout_s = max(0.1, min(timeout_s, deadline - time.monotonic()))
-        spec = TrialSpec(
-            trial_id=trial_id, config=config, source=source, work_dir=work_dir,
-            estimator_path=estimator_path,
-            predict_kind="value" if self.data.n_classes is None else "proba",
-            timeout_s=timeout_s, memory_mb=self.task.budget.trial_memory_mb, n_threads=1)
+        spec = dump_trial(pipeline, trial_id=trial_id, config=config, source=source,
+                          work_dir=work_dir, n_classes=self.data.n_classes, timeout_s=timeout_s,
+                          memory_mb=self.task.budget.trial_memory_mb)
         return _Pending(number=number, spec=spec, clipped=clipped)
 
     def _finish(self, result: TrialResult, number: int | None, outcome: SearchOutcome) -> None:
         if result.trial_id in self.finished:  # read back from the ledger: already told
             outcome.trials.append(result)
             return
-        result = score_trial(result, metric=self.metric, y=self.data.y,
-                             folds=self.data.folds, n_classes=self.data.n_classes)
+        result = score_result(result, metric=self.metric, data=self.data)
         if number is not None:
             self.search.tell(number, result.cv_score if result.ok else None)
         outcome.trials.append(result)
@@ -222,6 +218,25 @@ class SearchLoop:
                 result = _failed(item.spec.trial_id, item.spec.config, item.spec.source,
                                  "stopped at the time budget's deadline", failure="cancelled")
             self._finish(result, item.number, outcome)
+
+
+def dump_trial(estimator: Any, *, trial_id: int, config: TrialConfig, source: TrialSource,
+               work_dir: Path, n_classes: int | None, timeout_s: float,
+               memory_mb: int) -> TrialSpec:
+    """Save the unfitted estimator into the trial's folder and describe the trial."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    estimator_path = work_dir / "estimator.joblib"
+    joblib.dump(estimator, estimator_path)
+    return TrialSpec(trial_id=trial_id, config=config, source=source, work_dir=work_dir,
+                     estimator_path=estimator_path,
+                     predict_kind="value" if n_classes is None else "proba",
+                     timeout_s=timeout_s, memory_mb=memory_mb, n_threads=1)
+
+
+def score_result(result: TrialResult, *, metric: str, data: SearchData) -> TrialResult:
+    """The trial's CV score from its out-of-fold predictions, computed here, in the parent."""
+    return score_trial(result, metric=metric, y=data.y, folds=data.folds,
+                       n_classes=data.n_classes)
 
 
 class _Asked(BaseModel):

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from cli.bench import add_bench_parser
+from cli.exec_code import add_exec_code_parser
 from cli.memory import add_memory_parser, open_run_memory
 from cli.settings import Settings
 from schemas import Budget, ConfigError, DataError, MlpilotError, TaskSpec
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_memory_parser(sub)
     add_bench_parser(sub)
+    add_exec_code_parser(sub)
 
     for p in (run, chat, resume, pred, data, llm_check):
         p.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
@@ -139,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cli.bench import cmd_bench
 
             return cmd_bench(args, settings, console, err, mlpilot_version())
+        if args.command == "exec-code":
+            from cli.exec_code import cmd_exec_code
+
+            return cmd_exec_code(args, settings, err)
         if args.command == "llm":
             from cli.llm_check import cmd_llm_check
 

@@ -79,9 +79,12 @@ def main() -> None:
 
 def _warm_up(config: dict[str, Any]) -> tuple[Any, Any]:
     """Import the libraries and load the data that every child inherits."""
-    for entry in config["sys_path"]:
-        if entry not in sys.path:
-            sys.path.append(entry)
+    # first, so that our packages win over a same-named one in site-packages (autorank
+    # installs a top-level ``tests`` package, chromadb a ``schemas`` folder)
+    for entry in reversed(config["sys_path"]):
+        if entry in sys.path:
+            sys.path.remove(entry)
+        sys.path.insert(0, entry)
     _preload(config["preload"])
     import sandbox._harness  # noqa: F401  (joblib and scikit-learn's clone, for every child)
     from sandbox._bundle import DataBundle, load_bundle_data

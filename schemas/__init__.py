@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from schemas._agent import CheckName, Proposal, Verdict
+from schemas._code import (
+    CODE_FAMILY_PREFIX,
+    CodeProposal,
+    code_family,
+    is_code_family,
+    source_digest,
+)
 from schemas._errors import (
     ConfigError,
     DataError,
     LLMError,
     MlpilotError,
+    ProposalError,
     SandboxError,
     StoreError,
 )
@@ -58,6 +66,7 @@ from schemas._task import Budget, TaskSpec
 from schemas._trial import FailureKind, TrialResult, TrialSource, TrialSpec, TrialStatus
 
 __all__ = [
+    "CODE_FAMILY_PREFIX",
     "DEFAULT_METRIC",
     "MEMORY_RECORD_VERSION",
     "META_FEATURES",
@@ -70,6 +79,7 @@ __all__ = [
     "Budget",
     "CategoricalParam",
     "CheckName",
+    "CodeProposal",
     "ColumnKind",
     "ColumnProfile",
     "ConfigError",
@@ -95,6 +105,7 @@ __all__ = [
     "ParamValue",
     "PredictKind",
     "Proposal",
+    "ProposalError",
     "RecordSource",
     "RequestField",
     "RetrievedRun",
@@ -111,4 +122,7 @@ __all__ = [
     "TrialSpec",
     "TrialStatus",
     "Verdict",
+    "code_family",
+    "is_code_family",
+    "source_digest",
 ]

@@ -19,6 +19,11 @@ class ConfigError(MlpilotError):
     """A parameter has a value that the rules forbid (unknown metric, bad budget...)."""
 
 
+class ProposalError(ConfigError):
+    """A code proposal breaks the contract: too long, a syntax error, no ``build_model(params)``,
+    a bad ``SPACE``. Found by a static check; the message is meant for a person and an LLM."""
+
+
 class SandboxError(MlpilotError):
     """The sandbox itself is broken (cannot start a worker), not a trial inside it."""
 

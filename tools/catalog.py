@@ -7,6 +7,10 @@ is the single gate every proposal passes before it is built: in strict mode it
 names what is wrong, with ``repair=True`` it turns an almost-right proposal
 (out of range, missing or unknown keys) into a valid one.
 
+A code proposal's trials have the family ``code_<digest>`` (``schemas.code_family``):
+a valid family name that is never in the catalog; its space is the proposal's own
+(``CodeProposal.space``, checked with ``validate_against``).
+
 Conventions worth knowing when reading a configuration:
 
 - ``max_depth=None`` (random_forest, extra_trees) means unlimited depth.
@@ -33,6 +37,7 @@ from schemas import (
     ParamValue,
     TaskType,
     TrialConfig,
+    is_code_family,
 )
 
 logger = logging.getLogger(__name__)
@@ -163,6 +168,10 @@ def get_family(name: str, task_type: TaskType) -> FamilySpace:
     for space in catalog(task_type):
         if space.name == name:
             return space
+    if is_code_family(name):
+        raise ConfigError(f"The family {name!r} is a code proposal's, not a catalog family; "
+                          "its parameters are checked against the proposal's own space "
+                          "(tools.code.code_params).")
     raise ConfigError(f"The 'family' parameter must be one of {list(FAMILY_NAMES)}; "
                       f"got {name!r} instead.")
 
