@@ -42,6 +42,8 @@ def add_bench_parser(sub: Any) -> argparse.ArgumentParser:
                        help="the LLM of the 'mlpilot' method (default: as for 'run')")
     bench.add_argument("--isolation", choices=("auto", "bwrap", "process"), default=None,
                        help="sandbox of the trials (as for 'run')")
+    bench.add_argument("--report-only", action="store_true",
+                       help="run nothing: write the report of the cells finished so far")
     bench.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     return bench
 
@@ -50,7 +52,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, console: Console,
               err: Console, version: str) -> int:
     from cli.main import EXIT_OK, _check_range, _open_llm, executor_factory
     from evals._flaml import run_flaml
-    from evals._ledger import BenchSettings
+    from evals._ledger import BenchSettings, Ledger
     from evals.bench import (
         BenchEnv,
         load_seed_records,
@@ -75,7 +77,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, console: Console,
     if "mlpilot" in methods and llm_name == "none":
         raise ConfigError("The method 'mlpilot' needs an LLM, and '--llm' (or MLPILOT_LLM) is "
                           "'none'; drop 'mlpilot' from '--methods' or name an LLM.")
-    if "mlpilot" in methods:
+    if "mlpilot" in methods and not args.report_only:
         _open_llm(llm_name, settings, seed=0)  # fail now, not at the first mlpilot cell
 
     # every planner call is a real one: a cached answer would make a resumed cell look fast
@@ -92,19 +94,26 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, console: Console,
     console.print(f"bench {suite.name}: {len(suite.tasks)} tasks x {len(methods)} methods x "
                   f"{len(seeds)} seeds = {n_cells} cells, {args.trials} trials each; "
                   f"folder {out}")
-    command = _command(args)
-    try:
-        ledger = run_bench(suite, methods, seeds, settings=bench_settings, out=out, env=env)
-    except KeyboardInterrupt:
-        err.print(f"[yellow]interrupted[/yellow]: finished cells are kept in {out}; rerun the "
-                  "same command to run the others")
-        raise
+    if args.report_only:
+        if not (out / "bench.json").is_file():
+            raise ConfigError(f"The '--out' folder '{out}' holds no bench to report on.")
+        ledger = Ledger(out, bench_settings)
+    else:
+        try:
+            ledger = run_bench(suite, methods, seeds, settings=bench_settings, out=out, env=env)
+        except KeyboardInterrupt:
+            err.print(f"[yellow]interrupted[/yellow]: finished cells are kept in {out}; rerun "
+                      "the same command to run the others")
+            raise
     wanted = {(t.name, m, s) for t in suite.tasks for m in methods for s in seeds}
     cells = [c for c in ledger.cells if c.key in wanted]
-    report = write_report(cells, out, suite=suite.name, command=command,
+    notes = _notes(llm_name, methods)
+    if len(cells) < n_cells:
+        notes.insert(0, f"**Partial results: {len(cells)} of {n_cells} cells are finished**; "
+                        "rerunning the command runs the others.")
+    report = write_report(cells, out, suite=suite.name, command=_command(args, run_form=True),
                           n_trials=args.trials, time_budget_s=args.time_budget,
-                          n_workers=args.workers, seeds=seeds, methods=methods,
-                          notes=_notes(llm_name, methods))
+                          n_workers=args.workers, seeds=seeds, methods=methods, notes=notes)
     n_failed = sum(c.status == "failed" for c in cells)
     console.print(f"report: {report}" + (f" ({n_failed} failed cells)" if n_failed else ""))
     return EXIT_OK
@@ -135,7 +144,8 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _command(args: argparse.Namespace) -> str:
+def _command(args: argparse.Namespace, *, run_form: bool = False) -> str:
+    """The command as a person reruns it (``--report-only`` left out when ``run_form``)."""
     parts = ["mlpilot", "bench", args.suite, "--methods", args.methods, "--seeds", args.seeds,
              "--trials", str(args.trials)]
     if args.time_budget is not None:
@@ -146,6 +156,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--out", str(args.out)]
     if args.llm is not None:
         parts += ["--llm", args.llm]
+    if args.report_only and not run_form:
+        parts.append("--report-only")
     return " ".join(shlex.quote(p) for p in parts)
 
 

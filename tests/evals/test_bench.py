@@ -160,3 +160,29 @@ def test_a_killed_bench_finishes_only_the_missing_cells(tmp_path: Path) -> None:
     lines = (out / CELLS_FILE).read_text().splitlines()
     assert len([line for line in lines if line.strip()]) == 6  # each cell written once
     assert f"[{len(before) + 1}/6]" in output and "[1/6]" not in output
+
+
+def test_report_only_reports_the_finished_cells_and_runs_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cli.main import main
+
+    out = tmp_path / "bench"
+    ledger = Ledger(out, BenchSettings(n_trials=10))
+    for seed in (0, 1):
+        ledger.add(_cell(method="tpe", seed=seed, holdout=0.2))
+        ledger.add(_cell(method="random", seed=seed, holdout=0.3))
+    code = main(["bench", "smoke", "--methods", "tpe,random", "--seeds", "2", "--trials", "10",
+                 "--out", str(out), "--report-only"])
+    assert code == 0, capsys.readouterr().err
+    assert len(read_cells(out)) == 4  # nothing ran
+    assert not (out / "runs").exists()
+    report = (out / "report.md").read_text()
+    assert "Partial results: 4 of 12 cells are finished" in report
+    # the command a person reruns to finish the bench, not the report-only one
+    assert "mlpilot bench smoke --methods tpe,random --seeds 2 --trials 10 --out" in report
+    assert "--report-only" not in report
+
+    # a folder without a bench: a usage error, and nothing is written
+    assert main(["bench", "smoke", "--out", str(tmp_path / "none"), "--report-only",
+                 "--methods", "tpe"]) == 2
+    assert not (tmp_path / "none").exists()
