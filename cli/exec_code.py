@@ -63,7 +63,7 @@ def cmd_exec_code(args: argparse.Namespace, settings: Settings, err: Console) ->
     from agents import prepare_data, run_code_trial
     from cli.main import EXIT_FAILED, EXIT_OK, _check_range, executor_factory
     from sandbox import bwrap_available, write_data_bundle
-    from tools.code import check_code, code_params
+    from tools.code import check_code, code_params, imported_packages
     from tools.io import load_table
 
     _check_range("--timeout", args.timeout, 1e-3, None)
@@ -95,7 +95,11 @@ def cmd_exec_code(args: argparse.Namespace, settings: Settings, err: Console) ->
         bundle = write_data_bundle(root / "data", prepared.X_train, prepared.train.y,
                                    prepared.split.folds, prepared.n_classes)
         try:
-            with executor_factory(1, isolation)(bundle, root / "scratch") as executor:
+            # one trial: the worker imports torch up front only if the proposal uses it
+            preload = ["numpy", "pandas", "sklearn"]
+            if "torch" in imported_packages(source):
+                preload.append("torch")
+            with executor_factory(1, isolation, preload)(bundle, root / "scratch") as executor:
                 result = run_code_trial(proposal, params, prepared=prepared, executor=executor,
                                         work_dir=out or root / "trial",
                                         timeout_s=args.timeout, memory_mb=args.memory)

@@ -264,13 +264,18 @@ def _open_llm(name: str, settings: Settings, *, seed: int) -> LLMClient | None:
                     cache=settings.llm_cache, n_threads=settings.llm_threads, seed=seed)
 
 
-def executor_factory(n_workers: int, isolation: str) -> ExecutorFactory:
-    from sandbox import DataBundle, SandboxPool
+def executor_factory(n_workers: int, isolation: str,
+                     preload: Sequence[str] | None = None) -> ExecutorFactory:
+    """Sandbox pools for runs; ``preload``: the modules the warm workers import up front
+    (default: numpy, pandas, scikit-learn and torch)."""
+    from sandbox import DEFAULT_PRELOAD, DataBundle, SandboxPool
+
+    modules = tuple(preload) if preload is not None else DEFAULT_PRELOAD
 
     @contextmanager
     def make_executor(bundle: DataBundle, scratch: Path) -> Iterator[SandboxPool]:
         pool = SandboxPool(bundle, n_workers=n_workers, isolation=isolation,  # type: ignore[arg-type]
-                           scratch_dir=scratch)
+                           scratch_dir=scratch, preload=modules)
         with pool:
             yield pool
 

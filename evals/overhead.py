@@ -45,7 +45,14 @@ from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
 from agents import Prepared, SearchLoop, prepare_data
-from sandbox import DataBundle, Executor, InProcessExecutor, SandboxPool, write_data_bundle
+from sandbox import (
+    DEFAULT_PRELOAD,
+    DataBundle,
+    Executor,
+    InProcessExecutor,
+    SandboxPool,
+    write_data_bundle,
+)
 from schemas import (
     Budget,
     CategoricalParam,
@@ -72,7 +79,6 @@ MODELS: dict[str, Callable[[], BaseEstimator]] = {
     "logreg": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
     "tree": lambda: DecisionTreeClassifier(max_depth=3, random_state=0),
 }
-DEFAULT_PRELOAD = ("numpy", "pandas", "sklearn", "torch")
 # cheap catalog families for the optuna comparison: the fit stays small, so the overhead shows
 PEER_FAMILIES = ("linear", "knn", "svm")
 NUDGE = 1e-3  # relative step that makes a later round's configuration differ from the default

@@ -14,9 +14,10 @@ from sandbox._executor import Executor
 from sandbox._harness import LOG_FILE, PREDICTIONS_FILE, RESULT_FILE
 from sandbox._inprocess import InProcessExecutor
 from sandbox._launch import bwrap_available
-from sandbox._pool import SandboxPool
+from sandbox._pool import DEFAULT_PRELOAD, SandboxPool
 
 __all__ = [
+    "DEFAULT_PRELOAD",
     "LOG_FILE",
     "PREDICTIONS_FILE",
     "RESULT_FILE",

@@ -36,6 +36,9 @@ _ISOLATIONS = ("auto", "bwrap", "process")
 _warned_no_bwrap = False
 
 
+DEFAULT_PRELOAD = ("numpy", "pandas", "sklearn", "torch")  # what warm workers import up front
+
+
 class SandboxPool:
     """An ``Executor`` that runs each trial in a forked child of a warm, sandboxed worker.
 
@@ -45,7 +48,7 @@ class SandboxPool:
 
     def __init__(self, bundle: DataBundle, *, n_workers: int = 1,
                  isolation: Isolation = "auto", scratch_dir: Path,
-                 preload: Sequence[str] = ("numpy", "pandas", "sklearn", "torch"),
+                 preload: Sequence[str] = DEFAULT_PRELOAD,
                  extra_readonly_paths: Sequence[Path] = ()) -> None:
         self.bundle = bundle
         self.n_workers = n_workers

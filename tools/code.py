@@ -90,6 +90,18 @@ def check_code(source: str, *, name: str | None = None, task_type: TaskType) -> 
         raise ProposalError(f"The code's SPACE is invalid: {_first_error(exc)}.") from exc
 
 
+def imported_packages(source: str) -> frozenset[str]:
+    """The top-level packages a module's import statements name, wherever they stand
+    (``import torch.nn as nn`` -> ``torch``); read from the syntax tree, never executed."""
+    names: set[str] = set()
+    for node in ast.walk(_parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return frozenset(names)
+
+
 def code_params(proposal: CodeProposal, params: dict[str, Any] | None = None
                 ) -> dict[str, ParamValue]:
     """The values ``build_model`` gets: the defaults of ``SPACE``, overridden by ``params``.

@@ -240,3 +240,13 @@ def test_the_check_never_executes_the_code(tmp_path: Path) -> None:
         check_code(evil_space, task_type="binary")
     assert not marker.exists()
     assert f"mlpilot_code_{proposal.digest}" not in sys.modules
+
+
+def test_imported_packages_are_read_from_the_tree_without_running_it() -> None:
+    from tools.code import imported_packages
+
+    source = ("import numpy as np\nimport torch.nn as nn\nfrom sklearn.base import BaseEstimator\n"
+              "from . import sibling\n"
+              "def build_model(params):\n    import scipy.stats\n    return None\n"
+              "raise SystemExit('never runs')\n")
+    assert imported_packages(source) == {"numpy", "torch", "sklearn", "scipy"}
