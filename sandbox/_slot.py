@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_S = 180.0
 _MIB = 1 << 20
+DISK_POLL_S = 0.25  # how often a running trial's folder is measured
+_MAX_ENTRIES = 100_000  # a folder with more files than this counts as over its disk limit
 _MAX_LINE = 1 << 20
 _OUTPUTS = (PREDICTIONS_FILE, TRAIN_PREDICTIONS_FILE, RESULT_FILE, LOG_FILE)
 _CGROUP_WRAPPER = 'echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@"'
@@ -237,9 +239,7 @@ class Slot:
         try:
             proc.stdin.write((json.dumps(self._job(spec, trial_dir)) + "\n").encode())
             proc.stdin.flush()
-            message = reader.read(time.monotonic() + spec.timeout_s)
-        except TimeoutError:
-            message = {"event": "timeout"}
+            message = _await_answer(reader, trial_dir, spec)
         except OSError:
             message = None
         if message is None or message.get("event") != "done":
@@ -253,6 +253,8 @@ class Slot:
                 spare = {proc.pid, self._standby_pid or 0, message.get("child_pid") or 0}
                 self._cgroup.kill_all(keep=frozenset(spare))
         _move_outputs(trial_dir, spec.work_dir)
+        if message is not None and message.get("event") == "disk":
+            shutil.rmtree(trial_dir, ignore_errors=True)  # give the space back now
         oom = self._cgroup is not None and self._cgroup.oom_kills() > oom_before
         return self._outcome(spec, message, oom, t0, started_at)
 
@@ -265,7 +267,7 @@ class Slot:
             return result_from_report(spec, report, n_rows=self._plan.n_rows,
                                       n_classes=self._plan.n_classes, wall_time_s=wall,
                                       started_at=started_at)
-        failure, reason = _classify(message, oom, self._cancelled, spec.timeout_s)
+        failure, reason = _classify(message, oom, self._cancelled, spec)
         log_tail = _tail_text(spec.work_dir / LOG_FILE, 1500)
         error = f"{reason}\n{log_tail}" if log_tail else reason
         return failed_result(spec, failure, error, wall_time_s=wall, started_at=started_at)
@@ -290,8 +292,47 @@ class Slot:
                 "fsize_mb": max(256, 2 * math.ceil(n_cells * 8 / _MIB) + 16)}
 
 
+def _await_answer(reader: _LineReader, trial_dir: Path, spec: TrialSpec) -> dict[str, Any] | None:
+    """The zygote's answer, or a timeout or disk event of ours: while the trial runs, its
+    folder is measured every ``DISK_POLL_S`` (RLIMIT_FSIZE caps one file, not how many)."""
+    deadline = time.monotonic() + spec.timeout_s
+    limit = spec.disk_mb * _MIB
+    while True:
+        try:
+            return reader.read(min(deadline, time.monotonic() + DISK_POLL_S))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                return {"event": "timeout"}
+            if folder_bytes(trial_dir, limit) > limit:
+                return {"event": "disk"}
+
+
+def folder_bytes(path: Path, limit: int) -> int:
+    """The disk space a folder's files take (allocated blocks, links not followed); the
+    count stops early once it passes ``limit`` or meets more than ``_MAX_ENTRIES`` entries."""
+    total, seen = 0, 0
+    stack = [path]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += stat.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+            if total > limit or seen > _MAX_ENTRIES:
+                return limit + 1
+    return total
+
+
 def _classify(message: dict[str, Any] | None, oom: bool, cancelled: bool,
-              timeout_s: float) -> tuple[FailureKind, str]:
+              spec: TrialSpec) -> tuple[FailureKind, str]:
     if cancelled:
         return "cancelled", "the trial was cancelled"
     if oom:
@@ -299,7 +340,10 @@ def _classify(message: dict[str, Any] | None, oom: bool, cancelled: bool,
     if message is None:
         return "killed", "the sandbox worker died during the trial"
     if message.get("event") == "timeout":
-        return "timeout", f"the trial exceeded its time limit of {timeout_s:g} s"
+        return "timeout", f"the trial exceeded its time limit of {spec.timeout_s:g} s"
+    if message.get("event") == "disk":
+        return "killed", (f"the trial was killed for writing more than its disk limit of "
+                          f"{spec.disk_mb} MiB into its folder")
     sig = message.get("signal")
     if isinstance(sig, int):
         if sig == signal.SIGXCPU:

@@ -39,6 +39,7 @@ class TrialSpec(BaseModel):
     predict_kind: PredictKind
     timeout_s: float = Field(gt=0)
     memory_mb: int = Field(ge=64)
+    disk_mb: int = Field(default=1024, ge=16)  # what the trial may write into its folder
     n_threads: int = Field(default=1, ge=1)
 
 

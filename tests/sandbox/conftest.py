@@ -94,7 +94,7 @@ def make_spec(tmp_path: Path) -> SpecFactory:
     """Save an estimator into a fresh work folder and describe the trial."""
 
     def factory(estimator: Any, *, predict_kind: PredictKind = "proba", timeout_s: float = 60,
-                memory_mb: int = 1024, n_threads: int = 1) -> TrialSpec:
+                memory_mb: int = 1024, n_threads: int = 1, disk_mb: int = 1024) -> TrialSpec:
         trial_id = next(_trial_ids)
         work_dir = tmp_path / f"trial-{trial_id}"
         work_dir.mkdir()
@@ -102,7 +102,8 @@ def make_spec(tmp_path: Path) -> SpecFactory:
         return TrialSpec(trial_id=trial_id, config=TrialConfig(family="test", params={}),
                          source="default", work_dir=work_dir,
                          estimator_path=work_dir / "estimator.joblib", predict_kind=predict_kind,
-                         timeout_s=timeout_s, memory_mb=memory_mb, n_threads=n_threads)
+                         timeout_s=timeout_s, memory_mb=memory_mb, n_threads=n_threads,
+                         disk_mb=disk_mb)
 
     return factory
 

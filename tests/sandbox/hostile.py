@@ -52,6 +52,17 @@ class MemoryHog(_Base):
             blocks.append(np.ones(8 << 20))
 
 
+class DiskFiller(_Base):
+    """Writes 4 MiB files into its working folder until something stops it (or 1 GiB)."""
+
+    def fit(self, X: Any, y: Any) -> DiskFiller:
+        block = b"\1" * (4 << 20)
+        for i in range(256):
+            with open(f"fill-{i}.bin", "wb") as handle:
+                handle.write(block)
+        return self
+
+
 class ConnectBack(_Base):
     """Tries to reach a TCP server of the test process on 127.0.0.1."""
 

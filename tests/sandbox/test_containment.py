@@ -68,6 +68,16 @@ def test_a_memory_hog_fails_alone(pool: SandboxPool, make_spec: SpecFactory) -> 
     _assert_pool_goes_on(pool, make_spec)
 
 
+def test_a_trial_that_fills_its_folder_is_stopped_at_its_disk_limit(
+        pool: SandboxPool, make_spec: SpecFactory) -> None:
+    spec = make_spec(hostile.DiskFiller(), disk_mb=32, timeout_s=60)
+    result = pool.run(spec)
+    assert result.status == "failed" and result.failure == "killed", result.error
+    assert "disk limit of 32 MiB" in (result.error or "")
+    assert not list(spec.work_dir.glob("fill-*"))  # the junk was not moved out either
+    _assert_pool_goes_on(pool, make_spec)
+
+
 @pytest.mark.parametrize(("estimator", "failure", "words"), [
     (hostile.ExitsHard(code=3), "exception", "exited with code 3"),
     (hostile.ExitsHard(sig=signal.SIGSEGV), "killed", "signal SIGSEGV"),

@@ -33,8 +33,6 @@ pytestmark = pytest.mark.slow
 NO_BWRAP = "not contained without bubblewrap"
 NO_CGROUP = "not contained without a writable cgroup v1 pids/memory hierarchy"
 NO_PIDNS = "without a pid namespace pid 1 is the host's: the attack never signals it"
-FILL_DISK = ("FINDING: not contained: nothing limits a trial's total disk use (RLIMIT_FSIZE caps "
-             "each file, not the number of files); the trial wrote 2 GiB into its host folder")
 MAX_STDOUT = 64 << 10
 MAX_OUT_FILE = 512 << 20
 
@@ -69,6 +67,13 @@ def _stopped(*kinds: str) -> Check:
         return [f"the trial failed with {failure!r}, not one of {kinds}, and the attack does "
                 f"not report being BLOCKED"]
     return check
+
+
+def _disk_limited(world: World, run: Run) -> list[str]:
+    """Killed by the sandbox's disk limit (RLIMIT_FSIZE alone caps each file, not how many)."""
+    if (run.result or {}).get("failure") == "killed" and "disk limit" in run.error:
+        return []
+    return [f"the trial was not stopped by the disk limit: {run.error[:300]!r}"]
 
 
 def _says(*words: str) -> Check:
@@ -121,7 +126,7 @@ ATTACKS = [
            check=_stopped("memory", "killed")),
     Attack("memory_bomb_4_processes", "memory_bomb", {"n_processes": 4}, memory_mb=256,
            reports=False, needs_cgroup=True, check=_stopped("memory", "killed")),
-    Attack("fill_disk", "fill_disk", finding=FILL_DISK),
+    Attack("fill_disk", "fill_disk", reports=False, check=_disk_limited),
     Attack("busy_loop", "busy_loop", timeout_s=5, reports=False, check=_timed_out),
     Attack("setsid_daemon", "leave_daemon", needs_bwrap=True, check=_says("STARTED daemon")),
     Attack("kill_parent", "signal_parent", {"target": "parent"}, reports=False,
