@@ -74,7 +74,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, console: Console,
     if out.exists() and not out.is_dir():
         raise ConfigError(f"The '--out' path '{out}' is a file; it must be a bench folder.")
     llm_name = args.llm or settings.llm
-    if "mlpilot" in methods and llm_name == "none":
+    if "mlpilot" in methods and llm_name == "none" and not args.report_only:
         raise ConfigError("The method 'mlpilot' needs an LLM, and '--llm' (or MLPILOT_LLM) is "
                           "'none'; drop 'mlpilot' from '--methods' or name an LLM.")
     if "mlpilot" in methods and not args.report_only:

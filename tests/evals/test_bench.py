@@ -171,15 +171,16 @@ def test_report_only_reports_the_finished_cells_and_runs_nothing(
     for seed in (0, 1):
         ledger.add(_cell(method="tpe", seed=seed, holdout=0.2))
         ledger.add(_cell(method="random", seed=seed, holdout=0.3))
-    code = main(["bench", "smoke", "--methods", "tpe,random", "--seeds", "2", "--trials", "10",
-                 "--out", str(out), "--report-only"])
+    # MLPILOT_LLM is 'none' in tests: reporting on an LLM method must not need the LLM
+    code = main(["bench", "smoke", "--methods", "tpe,random,mlpilot", "--seeds", "2",
+                 "--trials", "10", "--out", str(out), "--report-only"])
     assert code == 0, capsys.readouterr().err
     assert len(read_cells(out)) == 4  # nothing ran
     assert not (out / "runs").exists()
     report = (out / "report.md").read_text()
-    assert "Partial results: 4 of 12 cells are finished" in report
+    assert "Partial results: 4 of 18 cells are finished" in report
     # the command a person reruns to finish the bench, not the report-only one
-    assert "mlpilot bench smoke --methods tpe,random --seeds 2 --trials 10 --out" in report
+    assert "mlpilot bench smoke --methods tpe,random,mlpilot --seeds 2 --trials 10 --out" in report
     assert "--report-only" not in report
 
     # a folder without a bench: a usage error, and nothing is written
