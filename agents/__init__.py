@@ -28,7 +28,7 @@ from agents._run import (
     read_run_record,
     resume_run,
 )
-from agents._search import SearchData, SearchLoop, SearchOutcome
+from agents._search import SearchData, SearchLoop, SearchOutcome, read_trials
 from agents.graph import RunState, build_graph
 from agents.planner import LLMPlanner, PlanRequest, PlanResult, Proposer
 from agents.verifier import CheckContext, Verifier, check_trial
@@ -66,6 +66,7 @@ __all__ = [
     "prepare_data",
     "read_request",
     "read_run_record",
+    "read_trials",
     "resume_run",
     "run_code_trial",
 ]

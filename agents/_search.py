@@ -247,6 +247,24 @@ class _Asked(BaseModel):
     source: TrialSource
 
 
+TRIALS_FILE = "trials.jsonl"  # the run's ledger: one finished trial per line
+
+
+def read_trials(run_dir: Path) -> list[TrialResult]:
+    """The finished trials of a run folder's ledger, in the order they were written; a line
+    cut by a crash is skipped with a warning."""
+    path = run_dir / TRIALS_FILE
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(TrialResult.model_validate_json(line))
+        except ValueError:
+            log.warning("ignored a damaged line of %s", path)
+    return out
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` so a reader never sees half of it (a crash leaves the old file)."""
     tmp = path.with_name(path.name + ".tmp")

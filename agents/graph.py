@@ -40,7 +40,7 @@ from agents._policy import (
     llm_failed,
     round_size,
 )
-from agents._search import SearchLoop, SearchOutcome
+from agents._search import TRIALS_FILE, SearchLoop, SearchOutcome, read_trials
 from agents.planner import PlanRequest
 from schemas import Proposal, RetrievedRun, TaskSpec, TrialResult, Verdict
 from tools.catalog import default_config
@@ -186,7 +186,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     all_trials = list(trials)
 
     def on_trial(result: TrialResult, _best: TrialResult | None) -> None:
-        with (ctx.run_dir / "trials.jsonl").open("a") as fh:
+        with (ctx.run_dir / TRIALS_FILE).open("a") as fh:
             fh.write(result.model_dump_json() + "\n")
         all_trials.append(result)
         ranked = [t for t in rank_trials(all_trials, p.task.direction or "maximize")
@@ -284,13 +284,4 @@ def _best_score(state: RunState) -> float | None:
 
 
 def _ledger(ctx: RunContext) -> list[TrialResult]:
-    path = ctx.run_dir / "trials.jsonl"
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(TrialResult.model_validate_json(line))
-        except ValueError:  # a line cut by a crash
-            log.warning("ignored a damaged line of %s", path)
-    return out
+    return read_trials(ctx.run_dir)

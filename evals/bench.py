@@ -40,7 +40,14 @@ from typing import TYPE_CHECKING, Protocol
 import pandas as pd
 from filelock import FileLock, Timeout
 
-from agents import ExecutorFactory, MemoryUse, SearchSettings, execute_run, prepare_data
+from agents import (
+    ExecutorFactory,
+    MemoryUse,
+    SearchSettings,
+    execute_run,
+    prepare_data,
+    read_trials,
+)
 from evals._ledger import BenchSettings, CellResult, CurvePoint, Ledger
 from evals.suite import BenchTask, Suite, task_spec, task_table
 from memory import SEED_FILE, InMemoryRunStore, read_jsonl
@@ -251,7 +258,7 @@ def _catalog_cell(task: BenchTask, method: Method, spec: TaskSpec, table: pd.Dat
                          llm_name=env.llm_name if method.llm else "none", memory=memory,
                          settings=method.settings).record
     dummy_cv = prepare_data(spec, table).check_context().dummy_cv_score
-    trials = _read_trials(run_dir / "run" / "trials.jsonl")
+    trials = read_trials(run_dir / "run")
     return CellResult(
         task=task.name, method=method.name, seed=spec.seed,
         status="done" if record.status == "completed" else "failed",
@@ -284,18 +291,6 @@ def anytime_curve(trials: Sequence[TrialResult], direction: Direction,
             best = trial.cv_score
         points.append(CurvePoint(trial=n, elapsed_s=max(0.0, finished_at(trial)), best_cv=best))
     return tuple(points)
-
-
-def _read_trials(path: Path) -> list[TrialResult]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(TrialResult.model_validate_json(line))
-        except ValueError:
-            continue
-    return out
 
 
 def _direction(task: BenchTask) -> Direction:

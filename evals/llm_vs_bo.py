@@ -27,10 +27,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agents import execute_run
+from agents import execute_run, read_trials
 from evals._compare import best_after, paired_table
 from sandbox import DataBundle, SandboxPool
-from schemas import Budget, TaskSpec, TrialResult
+from schemas import Budget, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
 from tools.llm import open_llm
 
@@ -61,8 +61,7 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
         shutil.rmtree(run_dir)  # an unfinished run starts over
     record = execute_run(task, load_bundled(dataset), run_dir=run_dir, make_executor=pool,
                          version="eval", llm=llm, llm_name=method).record
-    trials = [TrialResult.model_validate_json(line)
-              for line in (run_dir / "trials.jsonl").read_text().splitlines() if line]
+    trials = read_trials(run_dir)
     row = {
         "dataset": dataset, "seed": seed, "method": method, "metric": record.metric,
         "direction": record.direction, "n_trials": record.n_trials,

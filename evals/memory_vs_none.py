@@ -26,11 +26,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from agents import MemoryUse, execute_run
+from agents import MemoryUse, execute_run, read_trials
 from evals._compare import best_after, paired_table
 from memory import SEED_FILE, InMemoryRunStore, read_jsonl
 from sandbox import DataBundle, SandboxPool
-from schemas import Budget, MemoryRecord, TaskSpec, TrialResult
+from schemas import Budget, MemoryRecord, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
 
 logger = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
 
     record = execute_run(task, load_bundled(dataset), run_dir=run_dir, make_executor=pool,
                          version="eval", memory=memory).record
-    trials = [TrialResult.model_validate_json(line)
-              for line in (run_dir / "trials.jsonl").read_text().splitlines() if line]
+    trials = read_trials(run_dir)
     row = {"dataset": dataset, "seed": seed, "method": method, "metric": record.metric,
            "direction": record.direction, "n_trials": record.n_trials,
            "holdout": record.holdout_score, "search_s": record.search_time_s,

@@ -23,7 +23,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shlex
 import sys
 import time
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from evals import memory_latency, overhead, planner_latency
+from evals.report import machine_info
 from schemas import ConfigError, LLMError
 from tools.datasets import BUNDLED
 
@@ -44,24 +44,10 @@ DEFAULT_RECORDS = (1000, 5000, 20000)
 
 
 def machine() -> dict[str, Any]:
-    """What the numbers were measured on: CPU, cores, memory, Python, load when it began."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        memory_gib: float | None = (os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-                                    / 2**30)
-    except (ValueError, OSError, AttributeError):
-        memory_gib = None
+    """What the numbers were measured on (``evals.report.machine_info``), with the load
+    average when the measurement began."""
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": memory_gib,
-            "system": platform.platform(), "python": platform.python_version(),
-            "load_average": list(load) if load is not None else None}
+    return {**machine_info(), "load_average": list(load) if load is not None else None}
 
 
 def memory_sizes(records: Sequence[int], n_queries: int, *, runs_per_dataset: int = 5,
@@ -123,7 +109,7 @@ def markdown(report: dict[str, Any]) -> str:
     load = (", ".join(f"{x:.2f}" for x in m["load_average"]) if m["load_average"]
             else "unknown")
     out = ["# mlpilot overheads", "",
-           f"- machine: {m['cpu']}, {m['cores']} cores, {memory}; {m['system']}, "
+           f"- machine: {m['cpu']}, {m['cores']} cores, {memory}; {m['os']}, "
            f"Python {m['python']}; load average when it began {load}",
            f"- command: `{report['command']}`",
            f"- started {report['started_at']}, took {report['elapsed_s']:.0f} s", "",
