@@ -33,7 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from schemas import CodeProposal, ConfigError, TaskType, source_digest
 from tools.code import ENTRY_POINT, code_params
-from tools.pipeline import _preprocessor
+from tools.pipeline import FlooredClassifier, _preprocessor
 
 CodeTask = Literal["classifier", "regressor"]
 MODULE_PREFIX = "mlpilot_code_"
@@ -176,8 +176,10 @@ def code_pipeline(proposal: CodeProposal, params: dict[str, Any] | None = None, 
     if categorical_columns:
         prep.set_params(cat__encode__sparse_output=False)
     task: CodeTask = "regressor" if task_type == "regression" else "classifier"
-    return Pipeline([("prep", prep),
-                     ("model", CodeModel(source=proposal.source, params=values, task=task))])
+    model: Any = CodeModel(source=proposal.source, params=values, task=task)
+    if task == "classifier":
+        model = FlooredClassifier(model)  # as every catalog classifier (tools.pipeline)
+    return Pipeline([("prep", prep), ("model", model)])
 
 
 def _check_estimator(model: Any, task: str) -> None:

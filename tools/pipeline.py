@@ -46,6 +46,7 @@ ORDINAL_MAX_CATEGORIES = 255  # hist_gb splits at most 255 categories natively
 _DENSE_FAMILIES = frozenset({"hist_gb", "svm", "mlp"})  # estimators that want dense input
 # families whose estimator parallelises through OpenMP/BLAS pools rather than an n_jobs argument
 _POOL_LIMITED = frozenset({"linear", "hist_gb", "knn"})
+PROBA_FLOOR = 1e-3  # the share of the class prior mixed into every predicted distribution
 
 Params = dict[str, Any]  # a validated TrialConfig.params
 
@@ -78,6 +79,8 @@ def build_pipeline(config: TrialConfig, *, task_type: TaskType,
     if config.family in _POOL_LIMITED:
         limited: Any = ThreadLimitedClassifier if classification else ThreadLimitedRegressor
         model = limited(model, n_threads=n_threads)
+    if classification:
+        model = FlooredClassifier(model)
     return Pipeline([("prep", prep), ("model", model)])
 
 
@@ -291,6 +294,49 @@ class ThreadLimitedClassifier(ClassifierMixin, _ThreadLimited):
         check_is_fitted(self, "estimator_")
         with threadpool_limits(limits=self.n_threads):
             return np.asarray(self.estimator_.predict_proba(X))
+
+
+class FlooredClassifier(ClassifierMixin, MetaEstimatorMixin, _SparseOK):
+    """A classifier whose probabilities never reach 0: ``(1 - floor) * p + floor * prior``,
+    ``prior`` being the class frequencies of its training rows.
+
+    Forests and deep trees often say 0 for a class; one such row of the holdout that
+    turns out to be that class costs log(1e15) = 34.5 nats of log loss, more than a whole
+    small holdout's worth (seen: CV log loss 0.055, holdout 1.28 on iris). With the floor
+    the worst row costs about log(1 / (floor * prior)) (8 nats for three even classes) and a
+    confident right row 0.001; ranks within a class, hence ROC AUC, are unchanged. Every
+    classifier of the catalog is wrapped, so cross-validation scores what the final model
+    will predict.
+    """
+
+    def __init__(self, estimator: Any, floor: float = PROBA_FLOOR) -> None:
+        self.estimator = estimator
+        self.floor = floor
+
+    def fit(self, X: Any, y: Any) -> FlooredClassifier:
+        self.estimator_ = clone(self.estimator).fit(X, y)
+        classes = np.asarray(self.estimator_.classes_)
+        counts = np.array([np.count_nonzero(np.asarray(y) == c) for c in classes], dtype=float)
+        self.prior_ = counts / counts.sum()
+        return self
+
+    @property
+    def classes_(self) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return np.asarray(self.estimator_.classes_)
+
+    @property
+    def n_features_in_(self) -> int:
+        check_is_fitted(self, "estimator_")
+        return int(self.estimator_.n_features_in_)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        proba = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
+        return (1.0 - self.floor) * proba + self.floor * self.prior_
+
+    def predict(self, X: Any) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 class ThreadLimitedRegressor(RegressorMixin, _ThreadLimited):

@@ -72,7 +72,7 @@ def test_building_saving_and_cloning_the_pipeline_runs_nothing(tmp_path: Path) -
     pipeline = _pipeline(source, params={"C": 3.0})
     joblib.dump(pipeline, tmp_path / "estimator.joblib")
     loaded = clone(joblib.load(tmp_path / "estimator.joblib"))
-    model = loaded.named_steps["model"]
+    model = loaded.named_steps["model"].estimator  # inside the probability floor
     assert isinstance(model, CodeModel)
     assert model.params == {"C": 3.0} and model.task == "classifier" and model.source == source
     assert not marker.exists()
@@ -87,7 +87,7 @@ def test_fit_runs_the_code_on_clean_dense_numbers() -> None:
     assert list(pipeline.classes_) == [0, 1, 2]
     assert (pipeline.predict(X) == y).mean() > 0.8
     module = sys.modules[code_module_name(WRAPPED)]
-    assert type(pipeline.named_steps["model"].model_) is module.Wrapped
+    assert type(pipeline.named_steps["model"].estimator_.model_) is module.Wrapped
 
 
 @pytest.mark.slow  # a fresh interpreter imports scikit-learn: several seconds on a busy machine

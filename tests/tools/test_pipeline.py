@@ -106,7 +106,7 @@ def test_invalid_config_is_refused_before_building() -> None:
 
 def test_seed_and_threads_reach_the_estimator() -> None:
     rf = _build(default_config(get_family("random_forest", "binary")), "binary", seed=7,
-                n_threads=2)[-1]
+                n_threads=2)[-1].estimator  # inside the probability floor
     assert rf.random_state == 7 and rf.n_jobs == 2
     mlp = _build(default_config(get_family("mlp", "regression")), "regression", seed=3,
                  n_threads=2)[-1]
@@ -119,11 +119,12 @@ def test_hist_gb_splits_ordinal_categories_natively() -> None:
     space = get_family("hist_gb", "binary")
     X, y, num, cat = dataset("binary")
     native = _build(default_config(space), "binary")
-    assert list(native[-1].estimator.categorical_features) == [False] * len(num) + [True] * len(cat)
+    hgb = native[-1].estimator.estimator  # floor > thread limit > HistGradientBoosting
+    assert list(hgb.categorical_features) == [False] * len(num) + [True] * len(cat)
     native.fit(X, y)
-    assert native[-1].estimator_.is_categorical_.sum() == len(cat)
+    assert native[-1].estimator_.estimator_.is_categorical_.sum() == len(cat)
     onehot = TrialConfig(family="hist_gb", params={**space.default, "cat_encode": "onehot"})
-    assert _build(onehot, "binary")[-1].estimator.categorical_features is None
+    assert _build(onehot, "binary")[-1].estimator.estimator.categorical_features is None
 
 
 def test_high_cardinality_columns_stay_small() -> None:
@@ -187,3 +188,34 @@ def test_random_configs_of_fast_families_fit(task_type: TaskType, tmp_path: Path
 def test_wrappers_follow_the_scikit_learn_estimator_contract(
         estimator: BaseEstimator, expected_failures: dict[str, str]) -> None:
     check_estimator(estimator, expected_failed_checks=expected_failures, on_skip=None)
+
+
+def test_a_classifier_never_says_zero_and_keeps_its_ranking() -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    from tools.pipeline import PROBA_FLOOR, FlooredClassifier
+
+    X = np.arange(40, dtype=float).reshape(-1, 1)
+    y = np.array([0] * 10 + [1] * 10 + [2] * 20)
+    tree = DecisionTreeClassifier(random_state=0).fit(X, y)
+    floored = FlooredClassifier(DecisionTreeClassifier(random_state=0)).fit(X, y)
+    raw, proba = tree.predict_proba(X), floored.predict_proba(X)
+    assert raw.min() == 0.0  # a deep tree is certain
+    assert np.allclose(proba, (1 - PROBA_FLOOR) * raw + PROBA_FLOOR * np.array([0.25, 0.25, 0.5]))
+    assert np.allclose(proba.sum(axis=1), 1.0) and proba.min() > 0
+    assert (floored.predict(X) == tree.predict(X)).all()
+    assert list(floored.classes_) == [0, 1, 2]
+
+
+def test_every_catalog_classifier_is_floored() -> None:
+    from tools.pipeline import FlooredClassifier
+
+    for family in ("linear", "random_forest", "hist_gb", "knn"):
+        pipeline = build_pipeline(default_config(get_family(family, "binary")),
+                                  task_type="binary", numeric_columns=["a"],
+                                  categorical_columns=[], seed=0)
+        assert isinstance(pipeline[-1], FlooredClassifier), family
+    regressor = build_pipeline(default_config(get_family("linear", "regression")),
+                               task_type="regression", numeric_columns=["a"],
+                               categorical_columns=[], seed=0)
+    assert not isinstance(regressor[-1], FlooredClassifier)
