@@ -114,6 +114,7 @@ def _bench(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 18 cells of 10 sandboxed trials: 6 minutes on a quiet 2-core machine
 def test_the_smoke_suite_runs_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     proc = _bench("smoke", "--methods", "mlpilot-nollm,random,tpe", "--seeds", "2",
@@ -136,6 +137,7 @@ def test_the_smoke_suite_runs_and_reports(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1500)
 def test_a_killed_bench_finishes_only_the_missing_cells(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     args = ("smoke", "--methods", "random,tpe", "--seeds", "1", "--trials", "3",
