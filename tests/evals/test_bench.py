@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,7 +97,7 @@ def test_a_method_that_breaks_is_a_failed_cell_and_the_bench_goes_on(tmp_path: P
         raise LLMError("the model server went away")
 
     suite = load_suite("smoke").model_copy(update={"tasks": load_suite("smoke").tasks[:1]})
-    env = BenchEnv(make_executor=None,  # type: ignore[arg-type] - never reached
+    env = BenchEnv(make_executor=None,  # type: ignore[arg-type]  # never reached
                    open_llm=broken_llm, llm_name="broken", cache_dir=tmp_path / "cache",
                    version="test")
     ledger = run_bench(suite, ["mlpilot"], [0, 1], settings=BenchSettings(n_trials=2),
@@ -106,19 +108,36 @@ def test_a_method_that_breaks_is_a_failed_cell_and_the_bench_goes_on(tmp_path: P
 
 # -- the real thing: the CLI, the sandbox, the suite ------------------------------------------
 
+BenchStarter = Callable[..., subprocess.Popen[bytes]]
 
-def _bench(*args: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "cli", "bench", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+
+
+@pytest.fixture
+def bench() -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start ``mlpilot bench`` in a session of its own; whatever is left is killed at the end
+    (a test that fails or times out must not leave a bench running)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "bench", *args],
+                                env=dict(os.environ), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)  # 18 cells of 10 sandboxed trials: 6 minutes on a quiet 2-core machine
-def test_the_smoke_suite_runs_and_reports(tmp_path: Path) -> None:
+def test_the_smoke_suite_runs_and_reports(tmp_path: Path, bench: BenchStarter) -> None:
     out = tmp_path / "bench"
-    proc = _bench("smoke", "--methods", "mlpilot-nollm,random,tpe", "--seeds", "2",
-                  "--trials", "10", "--out", str(out), env=dict(os.environ))
+    proc = bench("smoke", "--methods", "mlpilot-nollm,random,tpe", "--seeds", "2",
+                 "--trials", "10", "--out", str(out))
     output = proc.communicate(timeout=1500)[0].decode()
     assert proc.returncode == 0, output[-3000:]
     cells = read_cells(out)
@@ -138,11 +157,12 @@ def test_the_smoke_suite_runs_and_reports(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
-def test_a_killed_bench_finishes_only_the_missing_cells(tmp_path: Path) -> None:
+def test_a_killed_bench_finishes_only_the_missing_cells(tmp_path: Path,
+                                                       bench: BenchStarter) -> None:
     out = tmp_path / "bench"
     args = ("smoke", "--methods", "random,tpe", "--seeds", "1", "--trials", "3",
             "--out", str(out))
-    proc = _bench(*args, env=dict(os.environ))
+    proc = bench(*args)
     deadline = time.monotonic() + 600
     while len(read_cells(out)) < 2:
         assert proc.poll() is None, proc.communicate()[0].decode()[-2000:]
@@ -153,7 +173,7 @@ def test_a_killed_bench_finishes_only_the_missing_cells(tmp_path: Path) -> None:
     before = {c.key: c for c in read_cells(out)}
     assert 2 <= len(before) < 6
 
-    again = _bench(*args, env=dict(os.environ))
+    again = bench(*args)
     output = again.communicate(timeout=900)[0].decode()
     assert again.returncode == 0, output[-3000:]
     after = {c.key: c for c in read_cells(out)}
