@@ -55,18 +55,16 @@ from sandbox import (
 )
 from schemas import (
     Budget,
-    CategoricalParam,
     ConfigError,
     FamilySpace,
     FloatParam,
     IntParam,
-    Param,
     TaskSpec,
     TrialConfig,
     TrialResult,
     TrialSpec,
 )
-from tools.bo import OptunaSearch, config_to_params
+from tools.bo import OptunaSearch, config_to_params, param_distribution, suggest
 from tools.catalog import default_config, validate_against
 from tools.datasets import load_bundled
 from tools.metrics import score
@@ -234,15 +232,6 @@ def _pace_ms(rows: Sequence[dict[str, float]]) -> float | None:
     return 1000 * statistics.median(gaps) if gaps else None
 
 
-def _peer_suggest(trial: optuna.Trial, name: str, param: Param) -> Any:
-    if isinstance(param, FloatParam):
-        return trial.suggest_float(name, param.low, param.high, log=param.log)
-    if isinstance(param, IntParam):
-        return trial.suggest_int(name, param.low, param.high, log=param.log)
-    assert isinstance(param, CategoricalParam)
-    return trial.suggest_categorical(name, param.choices)
-
-
 def _peer_objective(p: Prepared) -> Callable[[optuna.Trial], float]:
     """What a user writes by hand: suggest, build the pipeline, cross-validate in-process."""
     assert p.task.task_type is not None and p.task.metric is not None
@@ -254,7 +243,7 @@ def _peer_objective(p: Prepared) -> Callable[[optuna.Trial], float]:
 
     def objective(trial: optuna.Trial) -> float:
         family = trial.suggest_categorical("family", list(spaces))
-        params = {key: _peer_suggest(trial, f"{family}.{key}", param)
+        params = {key: suggest(trial, f"{family}.{key}", param_distribution(param))
                   for key, param in spaces[family].params.items()}
         pipeline = build_pipeline(TrialConfig(family=family, params=params),
                                   task_type=task_type,

@@ -226,7 +226,7 @@ class OptunaSearch:
             trial = self.study.ask()
             family = trial.suggest_categorical(FAMILY_PARAM, [s.name for s in self.spaces])
             for name, dist in space_distributions(self._space(str(family))).items():
-                _suggest(trial, name, dist)
+                suggest(trial, name, dist)
         config = params_to_config(trial.params)
         source: TrialSource = trial.user_attrs.get(SOURCE_ATTR, "bo")
         queued = trial.user_attrs.get(QUEUED_ATTR)
@@ -305,7 +305,8 @@ def _make_sampler(name: str, seed: int, n_startup: int) -> optuna.samplers.BaseS
             constant_liar=True)
 
 
-def _suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+def suggest(trial: optuna.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Ask ``trial`` for parameter ``name`` drawn from ``dist``."""
     if isinstance(dist, FloatDistribution):
         return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
     if isinstance(dist, IntDistribution):
