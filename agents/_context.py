@@ -23,6 +23,7 @@ import pandas as pd
 from agents._memory import MemoryUse
 from agents._policy import HybridRule, SearchSettings
 from agents._search import SearchData, resolved
+from agents.coder import Coder
 from agents.planner import Proposer
 from agents.verifier import CheckContext, Verifier
 from sandbox import DataBundle, Executor, write_data_bundle
@@ -127,6 +128,7 @@ class RunContext:
     observer: RunObserver = dataclasses.field(default_factory=SilentObserver)
     llm: LLMClient | None = None
     planner: Proposer | None = None
+    coder: Coder | None = None  # writes models as code (None: no code rounds)
     verifier: Verifier = dataclasses.field(default_factory=Verifier)
     rule: HybridRule = dataclasses.field(default_factory=HybridRule)
     confirm: bool = False  # interrupt after intake for the user's confirmation (chat)

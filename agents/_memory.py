@@ -36,6 +36,7 @@ from schemas import (
     StoreError,
     TaskSpec,
     TrialResult,
+    is_code_family,
 )
 from tools.leaderboard import is_scored, rank_trials
 from tools.metrics import ideal_score, normalized_score
@@ -165,8 +166,8 @@ def memory_record(record: RunRecord, *, profile: DatasetProfile, trials: Sequenc
     for t in rank_trials(trials, record.direction):
         if len(top) >= N_TOP_CONFIGS or not is_scored(t):
             break
-        if t.config.key() in seen:
-            continue
+        if t.config.key() in seen or is_code_family(t.config.family):
+            continue  # a code proposal's module is this run's own: nothing to warm-start
         seen.add(t.config.key())
         assert t.cv_score is not None
         top.append(StoredConfig(config=t.config, cv_score=t.cv_score,

@@ -12,6 +12,17 @@ The rule, in rounds (a round is one ``plan → execute → verify → decide`` p
    improve the best cross-validated score for ``patience`` LLM rounds in a row.
 4. BO always sees every finished trial, whoever proposed it, because all of
    them go through the same study.
+5. Code proposals (``SearchSettings.code``): with ``"auto"``, an LLM round
+   becomes a *code round* — the LLM writes one model as a Python module — when
+   the best cross-validated score has not improved for ``code_stall_rounds``
+   rounds in a row (the catalog's families have stalled); with ``"on"``, every
+   LLM round after the first is a code round; with ``"off"``, never. At most
+   ``max_code_proposals`` modules are written per run. A module that fails (its
+   static check or its trial) goes to the verifier, whose critic may return a
+   repaired module, at most ``max_repairs`` times per proposal; each repair runs
+   in the next round, as a trial with source ``repair``. Code trials run in the
+   sandbox and are scored by the same harness, but they are not told to the
+   optuna study (their parameters are not the catalog's).
 
 ``PolicyState`` is the small, serialisable part of the graph state that this
 rule reads and writes.
@@ -29,7 +40,8 @@ from tools.bo import SamplerName
 from tools.leaderboard import is_scored
 from tools.metrics import is_better
 
-RoundKind = Literal["llm", "bo"]
+RoundKind = Literal["llm", "bo", "code"]
+CodeMode = Literal["auto", "on", "off"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,9 @@ class HybridRule:
     max_invalid: int = 2
     patience: int = 3
     bo_round: int = 2  # BO trials per round when BO runs alone (times the worker count)
+    code_stall_rounds: int = 2
+    max_code_proposals: int = 2
+    max_repairs: int = 2
 
 
 class SearchSettings(BaseModel):
@@ -57,6 +72,7 @@ class SearchSettings(BaseModel):
     sampler: SamplerName = "tpe"
     defaults: bool = True  # queue each family's default configuration first
     n_startup_trials: int | None = Field(default=None, ge=0)  # None: the warm start-up rule
+    code: CodeMode = "auto"  # when the LLM writes models as code (rule 5)
 
 
 class PolicyState(BaseModel):
@@ -67,6 +83,8 @@ class PolicyState(BaseModel):
     n_invalid_in_a_row: int = 0
     n_llm_rounds_without_gain: int = 0
     n_llm_rounds: int = 0
+    n_rounds_without_gain: int = 0  # rounds of any kind since the best score last improved
+    n_code_proposals: int = 0  # modules the LLM was asked to write
     handover: str | None = None  # why BO runs alone (None while the LLM takes part)
 
 
@@ -82,15 +100,37 @@ def round_size(policy: PolicyState, rule: HybridRule, *, n_workers: int, remaini
     return max(1, min(remaining, per_round))
 
 
+def wants_code(policy: PolicyState, rule: HybridRule, mode: CodeMode) -> bool:
+    """Whether the LLM round that is due should be a code round (rule 5)."""
+    if (mode == "off" or not policy.llm_active or policy.next_round != "llm"
+            or policy.n_code_proposals >= rule.max_code_proposals):
+        return False
+    if mode == "on":
+        return policy.n_llm_rounds >= 1
+    return policy.n_rounds_without_gain >= rule.code_stall_rounds
+
+
+def code_asked(policy: PolicyState) -> PolicyState:
+    """The policy once the LLM has been asked for a module (whether or not it wrote one)."""
+    return policy.model_copy(update={"n_code_proposals": policy.n_code_proposals + 1})
+
+
 def after_round(policy: PolicyState, rule: HybridRule, *, kind: RoundKind,
                 n_valid_proposals: int, new_trials: list[TrialResult],
                 best_before: float | None, direction: Direction) -> PolicyState:
     """The policy after a round: who plans next, and whether BO takes over."""
     if not policy.llm_active:
         return policy
+    improved = any(is_scored(t) and t.cv_score is not None and (
+        best_before is None or is_better(t.cv_score, best_before, direction))
+        for t in new_trials)
+    stalled = 0 if improved else policy.n_rounds_without_gain + 1
     if kind == "bo":
-        return policy.model_copy(update={"next_round": "llm"})
-    update: dict[str, object] = {"n_llm_rounds": policy.n_llm_rounds + 1, "next_round": "bo"}
+        return policy.model_copy(update={"next_round": "llm", "n_rounds_without_gain": stalled})
+    if kind == "code":  # neither an LLM round of the catalog nor a BO round: BO comes next
+        return policy.model_copy(update={"next_round": "bo", "n_rounds_without_gain": stalled})
+    update: dict[str, object] = {"n_llm_rounds": policy.n_llm_rounds + 1, "next_round": "bo",
+                                 "n_rounds_without_gain": stalled}
     if n_valid_proposals == 0:
         n_invalid = policy.n_invalid_in_a_row + 1
         update["n_invalid_in_a_row"] = n_invalid

@@ -30,11 +30,14 @@ from agents._context import ExecutorFactory, RunContext, RunObserver, SilentObse
 from agents._memory import MemoryUse
 from agents._policy import HybridRule, PolicyState, SearchSettings
 from agents._search import write_atomic
+from agents.coder import LLMCoder
 from agents.graph import RunState, build_graph
 from agents.planner import LLMPlanner
 from agents.verifier import Verifier
 from schemas import (
     Budget,
+    CodeDraft,
+    CodeEntry,
     ConfigError,
     Proposal,
     RetrievedRun,
@@ -166,13 +169,15 @@ def _context(request: RunRequest, table: pd.DataFrame, run_dir: Path,
              make_executor: ExecutorFactory, version: str, observer: RunObserver | None,
              llm: LLMClient | None, rule: HybridRule | None,
              memory: MemoryUse | None) -> RunContext:
+    rule = rule or HybridRule()
+    coder = None if llm is None else LLMCoder(llm)
     return RunContext(task=request.task, table=table, run_id=request.run_id,
                       created_at=request.created_at, run_dir=run_dir,
                       make_executor=make_executor, version=version,
                       observer=observer or SilentObserver(), llm=llm,
-                      planner=None if llm is None else LLMPlanner(llm),
-                      verifier=Verifier(llm), rule=rule or HybridRule(), memory=memory,
-                      settings=request.settings)
+                      planner=None if llm is None else LLMPlanner(llm), coder=coder,
+                      verifier=Verifier(llm, coder=coder, max_repairs=rule.max_repairs),
+                      rule=rule, memory=memory, settings=request.settings)
 
 
 def _invoke(ctx: RunContext, graph_input: RunState | Command[bool] | None) -> RunResult:
@@ -191,7 +196,7 @@ def _invoke_graph(ctx: RunContext, graph_input: RunState | Command[bool] | None)
 
 # the types the graph state holds: the only ones a checkpoint may bring back
 _STATE_TYPES = (TaskSpec, Budget, TrialResult, TrialConfig, Verdict, Proposal, PolicyState,
-                RetrievedRun)
+                RetrievedRun, CodeDraft, CodeEntry)
 
 
 @contextmanager

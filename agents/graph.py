@@ -3,6 +3,9 @@
     intake → profile → retrieve → plan → execute → verify → decide ─┬─► plan (next round)
                                                                      └─► finalize → END
 
+A round is a BO round, an LLM round (the planner's configurations) or a code
+round (modules the LLM wrote or repaired; see ``agents._policy``, rule 5).
+
 Nodes are plain functions ``(state, runtime) -> partial update``; the
 dependencies (data, study, workers, LLM) come in through the runtime context
 (``RunContext``) and are never checkpointed. The state holds what must
@@ -28,6 +31,7 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import interrupt
 
+from agents._code_round import run_code_round
 from agents._context import RunContext
 from agents._finalize import finalize_run
 from agents._memory import merge_queue
@@ -36,13 +40,25 @@ from agents._policy import (
     PolicyState,
     RoundKind,
     after_round,
+    code_asked,
     initial_policy,
     llm_failed,
     round_size,
+    wants_code,
 )
 from agents._search import TRIALS_FILE, SearchLoop, SearchOutcome, read_trials
+from agents.coder import CodeRequest
 from agents.planner import PlanRequest
-from schemas import Proposal, RetrievedRun, TaskSpec, TrialResult, Verdict
+from schemas import (
+    CodeDraft,
+    CodeEntry,
+    Proposal,
+    RetrievedRun,
+    TaskSpec,
+    TrialResult,
+    Verdict,
+    is_code_family,
+)
 from tools.catalog import default_config
 from tools.leaderboard import is_scored, rank_trials
 
@@ -62,6 +78,9 @@ class RunState(TypedDict, total=False):
     round_start: int  # trials before the current round
     round_size: int
     round_proposals: int  # valid proposals of the current LLM round
+    round_code: list[CodeDraft]  # the modules of the current code round
+    code_queue: list[CodeDraft]  # repaired modules waiting for the next round
+    code_entries: Annotated[list[CodeEntry], operator.add]  # every module written, in order
     best_before: float | None
     startup_s: float
     search_s: float  # seconds of plan/execute/verify so far: what the time budget counts
@@ -99,7 +118,7 @@ def profile(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
              for s in p.spaces] if ctx.settings.defaults else []
     return {"queue": queue, "policy": initial_policy(ctx.planner is not None),
             "startup_s": time.monotonic() - t0, "search_s": 0.0, "trials": [],
-            "verdicts": []}
+            "verdicts": [], "code_entries": [], "code_queue": [], "round_code": []}
 
 
 def retrieve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
@@ -135,7 +154,12 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     remaining = p.task.budget.n_trials - len(trials)
     queue = list(state.get("queue", []))
     update: dict[str, Any] = {"best_before": _best_score(state), "round_proposals": 0,
-                              "round_start": len(trials)}
+                              "round_start": len(trials), "round_code": []}
+    code, after_code = _plan_code(state, ctx, remaining)
+    if code is not None:
+        return update | code | {"search_s": state["search_s"] + time.monotonic() - t0}
+    if after_code is not policy:
+        policy = update["policy"] = after_code
     if policy.llm_active and policy.next_round == "llm" and ctx.planner is not None:
         ctx.observer.on_stage(f"planner: asking the LLM for up to "
                               f"{min(ctx.rule.llm_batch, remaining)} configurations")
@@ -174,6 +198,39 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     return update
 
 
+def _plan_code(state: RunState, ctx: RunContext,
+               remaining: int) -> tuple[dict[str, Any] | None, PolicyState]:
+    """A code round's plan (the queued repairs, else a new module when rule 5 asks for one)
+    and the policy after it; None: no code round now."""
+    policy = state["policy"]
+    queued = list(state.get("code_queue", []))
+    if queued:
+        drafts = queued[:remaining]
+        ctx.observer.on_stage("running the critic's repaired module" + (
+            "s" if len(drafts) > 1 else "") + ": " + ", ".join(d.name for d in drafts))
+        return {"round_kind": "code", "round_code": drafts, "round_size": len(drafts),
+                "code_queue": queued[len(drafts):]}, policy
+    if ctx.coder is None or not wants_code(policy, ctx.rule, ctx.settings.code):
+        return None, policy
+    p = ctx.prepared
+    why = "the best score has stalled; " if ctx.settings.code == "auto" else ""
+    ctx.observer.on_stage(f"planner: {why}asking the LLM to write a model as code")
+    try:
+        draft = ctx.coder.write(CodeRequest(task=p.task, profile=p.profile, spaces=p.spaces,
+                                            trials=state["trials"],
+                                            n_written=policy.n_code_proposals))
+    except Exception as exc:  # a broken provider must not end the run
+        log.warning("coder failed: %s: %s", type(exc).__name__, exc)
+        draft = None
+    policy = code_asked(policy)
+    if draft is None:  # no usable answer: this LLM round goes on with the catalog
+        ctx.observer.on_stage("planner: no usable module came back")
+        return None, policy
+    ctx.observer.on_stage(f"planner wrote a model as code: {draft.name} ({draft.rationale})")
+    return {"round_kind": "code", "round_code": [draft], "round_size": 1,
+            "policy": policy}, policy
+
+
 def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     t0 = time.monotonic()
@@ -185,7 +242,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     deadline = None if budget_s is None else t0 + max(0.0, budget_s - state["search_s"])
     all_trials = list(trials)
 
-    def on_trial(result: TrialResult, _best: TrialResult | None) -> None:
+    def on_trial(result: TrialResult, _best: TrialResult | None = None) -> None:
         with (ctx.run_dir / TRIALS_FILE).open("a") as fh:
             fh.write(result.model_dump_json() + "\n")
         all_trials.append(result)
@@ -193,6 +250,11 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                   if is_scored(t)]
         ctx.observer.on_trial(result, ranked[0] if ranked else None)
 
+    if state["round_kind"] == "code":
+        new, entries = run_code_round(ctx, state["round_code"], first_trial_id=first,
+                                      finished=finished, deadline=deadline, on_trial=on_trial)
+        return {"trials": new, "code_entries": entries,
+                "search_s": state["search_s"] + time.monotonic() - t0}
     loop = SearchLoop(p.task, search=ctx.search, executor=ctx.executor, data=p.search_data,
                       trials_dir=ctx.run_dir / "trials", on_trial=on_trial,
                       first_trial_id=first, finished=finished)
@@ -211,9 +273,11 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     p = ctx.prepared
     trials = state["trials"]
     new, earlier = trials[state["round_start"]:], trials[:state["round_start"]]
+    drafts = {d.family: d for d in state.get("round_code", [])}
     verdicts = ctx.verifier.verify(new, earlier=earlier, ctx=ctx.checks, task=p.task,
-                                   profile=p.profile, spaces=p.spaces)
+                                   profile=p.profile, spaces=p.spaces, drafts=drafts)
     repairs = [v.repair for v in verdicts if v.repair is not None]
+    code_repairs = [v.code_repair for v in verdicts if v.code_repair is not None]
     for v in verdicts:
         if v.status != "ok":
             note = f" — critic: {v.critic}" if v.critic else ""
@@ -221,7 +285,14 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if repairs:
         ctx.observer.on_stage("critic proposed repairs: " + "; ".join(
             f"{r.config.family} ({r.rationale})" for r in repairs))
+    for v in verdicts:
+        if v.code_repair is not None:
+            ctx.observer.on_stage(f"critic repaired the module of trial {v.trial_id} "
+                                  f"(repair {v.code_repair.attempt}): {v.critic or ''}")
+        elif v.critic and v.status == "failed" and v.trial_id in _code_trial_ids(new):
+            ctx.observer.on_stage(f"module of trial {v.trial_id} rejected: {v.critic}")
     return {"verdicts": verdicts, "queue": [*repairs, *state.get("queue", [])],
+            "code_queue": [*state.get("code_queue", []), *code_repairs],
             "search_s": state["search_s"] + time.monotonic() - t0}
 
 
@@ -281,6 +352,10 @@ def _best_score(state: RunState) -> float | None:
     ranked = [t for t in rank_trials(state["trials"], task.direction or "maximize")
               if is_scored(t)]
     return ranked[0].cv_score if ranked else None
+
+
+def _code_trial_ids(trials: list[TrialResult]) -> set[int]:
+    return {t.trial_id for t in trials if is_code_family(t.config.family)}
 
 
 def _ledger(ctx: RunContext) -> list[TrialResult]:

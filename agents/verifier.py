@@ -17,20 +17,27 @@ Checks (a ``Verdict`` lists the flags that fired):
 The critic (an LLM) is asked only about failed or suspicious trials, one
 per round; it may answer with a repaired configuration, which is validated
 like any proposal and enters the study with source ``repair``.
+
+A failed code proposal (its module refused by the static check, or its trial
+failed in the sandbox) goes to the coder instead, with the end of its error: it
+may write a repaired module, at most ``max_repairs`` times per proposal; after
+that, or without an LLM, the proposal is rejected and the run goes on.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from agents._answers import RATIONALE_CHARS, critic_answer_model, to_config
 from agents._describe import context_messages, describe_trial, shown_spaces
+from agents.coder import Coder, RepairRequest
 from prompts import render
 from schemas import (
     CheckName,
+    CodeDraft,
     DatasetProfile,
     Direction,
     FamilySpace,
@@ -39,6 +46,7 @@ from schemas import (
     TaskSpec,
     TrialResult,
     Verdict,
+    is_code_family,
 )
 from tools.metrics import is_better
 
@@ -110,19 +118,31 @@ def _too_good(metric: str, score: float, dummy: float) -> bool:
 class Verifier:
     """Checks every new trial; asks the critic (if any) about up to ``max_critic`` of them."""
 
-    def __init__(self, llm: LLMClient | None = None, *, max_critic: int = 1) -> None:
+    def __init__(self, llm: LLMClient | None = None, *, max_critic: int = 1,
+                 coder: Coder | None = None, max_repairs: int = 2) -> None:
         self.llm = llm
         self.max_critic = max_critic
+        self.coder = coder
+        self.max_repairs = max_repairs
 
     def verify(self, new: Sequence[TrialResult], *, earlier: Sequence[TrialResult],
                ctx: CheckContext, task: TaskSpec, profile: DatasetProfile,
-               spaces: Sequence[FamilySpace]) -> list[Verdict]:
+               spaces: Sequence[FamilySpace],
+               drafts: Mapping[str, CodeDraft] | None = None) -> list[Verdict]:
+        """The verdicts on ``new``; ``drafts`` maps a code trial's family to its module."""
         verdicts: list[Verdict] = []
         seen = list(earlier)
         n_asked = 0
         for trial in new:
             verdict = check_trial(trial, earlier=seen, ctx=ctx)
             seen.append(trial)
+            if is_code_family(trial.config.family):
+                draft = (drafts or {}).get(trial.config.family)
+                if draft is not None and verdict.status == "failed" \
+                        and trial.failure != "cancelled":
+                    verdict = self._repair_code(trial, verdict, draft, task, profile, spaces)
+                verdicts.append(verdict)
+                continue
             wants_critic = (bool(_CRITIC_FLAGS & set(verdict.flags))
                             and "duplicate" not in verdict.flags and trial.failure != "cancelled")
             if self.llm is not None and wants_critic and n_asked < self.max_critic:
@@ -130,6 +150,25 @@ class Verifier:
                 verdict = self._critique(trial, verdict, task, profile, spaces, tried=seen)
             verdicts.append(verdict)
         return verdicts
+
+    def _repair_code(self, trial: TrialResult, verdict: Verdict, draft: CodeDraft,
+                     task: TaskSpec, profile: DatasetProfile,
+                     spaces: Sequence[FamilySpace]) -> Verdict:
+        """A repaired module for a failed code trial, or the reason it is rejected."""
+        if draft.attempt >= self.max_repairs:
+            return verdict.model_copy(update={"critic": f"rejected: it still failed after "
+                                                        f"{draft.attempt} repairs"})
+        if self.coder is None:
+            return verdict.model_copy(update={"critic": "rejected: no LLM to repair it"})
+        repair = self.coder.repair(RepairRequest(task=task, profile=profile, spaces=spaces,
+                                                 draft=draft, trial=trial))
+        if repair is None:
+            return verdict.model_copy(update={"critic": "rejected: the LLM gave no usable "
+                                                        "repair"})
+        if repair.family == draft.family:
+            return verdict.model_copy(update={"critic": "rejected: the repair changed nothing"})
+        note = f"repair {repair.attempt} of {self.max_repairs}: {repair.rationale}".strip()
+        return verdict.model_copy(update={"critic": note[:400], "code_repair": repair})
 
     def _critique(self, trial: TrialResult, verdict: Verdict, task: TaskSpec,
                   profile: DatasetProfile, spaces: Sequence[FamilySpace],

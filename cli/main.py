@@ -25,6 +25,9 @@ from cli.settings import Settings
 from schemas import Budget, ConfigError, DataError, MlpilotError, TaskSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+
     from agents import ExecutorFactory
     from tools.llm import LLMClient
 
@@ -82,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="final model: the best trial alone, not an ensemble of the best")
     run.add_argument("--isolation", choices=("auto", "bwrap", "process"), default=None,
                      help="sandbox: bubblewrap when present (auto), or require one")
+    run.add_argument("--code", choices=("auto", "on", "off"), default="auto",
+                     help="when the LLM writes models as Python code (run in the sandbox): "
+                          "auto, when the best score stalls (default); on, from its second "
+                          "round; off, never")
 
     chat = sub.add_parser("chat", help="ask for a model in plain words, then ask about it")
     chat.add_argument("--llm", default=None, metavar="MODEL",
@@ -132,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "chat":
             return _cmd_chat(args, settings, console, err)
         if args.command == "predict":
-            return _cmd_predict(args, console)
+            return _cmd_predict(args, settings, console, err)
         if args.command == "memory":
             from cli.memory import cmd_memory
 
@@ -179,7 +186,7 @@ def _setup_logging(err: Console, debug: bool) -> None:
 
 def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
              err: Console) -> int:
-    from agents import execute_run
+    from agents import SearchSettings, execute_run
     from cli.console import RichObserver, print_summary
     from tools.io import load_table
 
@@ -215,7 +222,8 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
     with RichObserver(console) as observer:
         result = execute_run(task, table, run_dir=run_dir, make_executor=make_executor,
                              version=mlpilot_version(), observer=observer, llm=llm,
-                             llm_name=llm_name, memory=memory)
+                             llm_name=llm_name, memory=memory,
+                             settings=SearchSettings(code=args.code))
     print_summary(console, result.record, str(run_dir))
     return EXIT_OK if result.record.status == "completed" else EXIT_FAILED
 
@@ -282,16 +290,31 @@ def executor_factory(n_workers: int, isolation: str,
     return make_executor
 
 
-def _cmd_predict(args: argparse.Namespace, console: Console) -> int:
+def _cmd_predict(args: argparse.Namespace, settings: Settings, console: Console,
+                 err: Console) -> int:
     from tools.io import load_table
-    from tools.model import load_model, prediction_frame
+    from tools.model import PredictRunner, load_model, prediction_frame
 
     if not args.run_dir.exists():
         raise DataError(f"The run folder '{args.run_dir}' does not exist.")
     if args.out is not None and args.out.is_dir():
         raise ConfigError(f"The '--out' parameter must name a file; '{args.out}' is a folder.")
     model = load_model(args.run_dir)
-    frame = prediction_frame(model, load_table(args.data))
+    table = load_table(args.data)
+    runner: PredictRunner | None = None
+    if model.contains_code:
+        from sandbox import predict_in_sandbox, resolve_isolation
+
+        level = resolve_isolation(settings.isolation)
+        err.print(f"The model holds LLM-written code: it runs inside the sandbox "
+                  f"(isolation {level}).", soft_wrap=True, highlight=False)
+        n_classes = None if model.classes is None else len(model.classes)
+
+        def runner(fitted: bytes, rows: pd.DataFrame) -> np.ndarray:
+            return predict_in_sandbox(fitted, rows, n_classes=n_classes, isolation=level,
+                                      predict_kind="value" if n_classes is None else "proba")
+
+    frame = prediction_frame(model, table, runner=runner)
     if args.out is None:
         frame.to_csv(sys.stdout, index=False)
         return EXIT_OK

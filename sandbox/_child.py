@@ -39,9 +39,12 @@ def serve_one(job_r: int, done_w: int, close_fds: Sequence[int], data: Any,
     trial_dir = Path(job["trial_dir"])
     _confine(job, trial_dir)
     _limit_threads(controller, job["n_threads"])
-    from sandbox._harness import ESTIMATOR_FILE, run_trial
+    from sandbox._harness import ESTIMATOR_FILE, ROWS_FILE, run_trial
 
-    run_trial(data, trial_dir / ESTIMATOR_FILE, trial_dir, job["predict_kind"])
+    kind = job.get("kind", "cv")
+    run_trial(data, trial_dir / ESTIMATOR_FILE, trial_dir, job["predict_kind"], kind=kind,
+              rows_path=None if kind == "cv" else trial_dir / ROWS_FILE,
+              n_classes=job.get("n_classes"))
     sys.stdout.flush()
     sys.stderr.flush()
     os.write(done_w, FINISHED)

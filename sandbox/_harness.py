@@ -1,9 +1,14 @@
-"""The code that runs a trial: fit on each fold, predict the held-out rows.
+"""The code that runs a job inside the sandbox, by kind (see ``schemas.TrialSpec``).
+
+- "cv": fit on each fold, predict the held-out rows.
+- "refit": fit a tuple of estimators on all rows, save the fitted tuple, predict new rows.
+- "predict": load a tuple of fitted estimators, predict new rows.
 
 This is the sandbox boundary. Whatever the estimator does — raise, exit,
 return garbage — becomes a report (``result.json``), never an exception in
 the caller. The same function runs in a forked sandbox child and, for tests,
-in the calling process (``InProcessExecutor``).
+in the calling process (``InProcessExecutor``). Loading a fitted estimator may
+run the code it holds: it happens here, never in the parent.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import joblib
 import numpy as np
+import pandas as pd
 from sklearn.base import clone
 
 from sandbox._bundle import BundleData
@@ -31,7 +37,11 @@ TRAIN_PREDICTIONS_FILE = "train_predictions.npy"
 TRAIN_SAMPLE = 2000
 RESULT_FILE = "result.json"
 LOG_FILE = "output.log"
+ROWS_FILE = "rows.parquet"  # the rows a "refit" or "predict" job predicts, copied in
+FITTED_FILE = "fitted.joblib"  # a "refit" job's fitted estimators (a tuple), for "predict" jobs
 ERROR_TAIL_CHARS = 2000
+NO_BUNDLE = ("this executor was started without a data bundle: a {kind!r} job needs the "
+             "training data (only a 'predict' job runs without)")
 
 
 class InvalidOutputError(Exception):
@@ -43,19 +53,34 @@ def tail(text: str, n_chars: int = ERROR_TAIL_CHARS) -> str:
     return text if len(text) <= n_chars else "..." + text[-(n_chars - 3):]
 
 
-def run_trial(data: BundleData, estimator_path: Path, out_dir: Path, predict_kind: str) -> dict:
-    """Run one trial and write ``predictions.npy`` and ``result.json`` into ``out_dir``.
+def run_trial(data: BundleData | None, estimator_path: Path, out_dir: Path, predict_kind: str,
+              *, kind: str = "cv", rows_path: Path | None = None,
+              n_classes: int | None = None) -> dict:
+    """Run one job and write ``predictions.npy`` and ``result.json`` into ``out_dir``.
 
-    Returns the report that was written. Catches every ``Exception`` (and
-    ``SystemExit``): a failing estimator is a result, not a crash.
+    ``kind`` "cv" (the default) needs ``data``; "refit" needs ``data`` and
+    ``rows_path`` and also writes ``fitted.joblib``; "predict" needs
+    ``rows_path`` and, for "proba", ``n_classes`` (the other kinds take the
+    bundle's). Returns the report that was written. Catches every
+    ``Exception`` (and ``SystemExit``): a failing estimator is a result, not a crash.
     """
     report: dict[str, Any]
     try:
-        estimator = joblib.load(estimator_path)
-        predictions, in_sample, fit_time_s = cross_val_predictions(estimator, data,
-                                                                   predict_kind)
+        if kind == "cv":
+            estimator = joblib.load(estimator_path)
+            predictions, in_sample, fit_time_s = cross_val_predictions(
+                estimator, _bundle_of(data, kind), predict_kind)
+            np.save(out_dir / TRAIN_PREDICTIONS_FILE, in_sample, allow_pickle=False)
+        elif kind == "refit":
+            predictions, fit_time_s = refit_predictions(
+                estimator_path, _bundle_of(data, kind), _rows(rows_path), predict_kind,
+                out_dir / FITTED_FILE)
+        elif kind == "predict":
+            predictions, fit_time_s = fitted_predictions(estimator_path, _rows(rows_path),
+                                                         predict_kind, n_classes)
+        else:
+            raise ValueError(f"kind must be 'cv', 'refit' or 'predict'; got {kind!r}")
         np.save(out_dir / PREDICTIONS_FILE, predictions, allow_pickle=False)
-        np.save(out_dir / TRAIN_PREDICTIONS_FILE, in_sample, allow_pickle=False)
         report = {"status": "ok", "fit_time_s": fit_time_s}
     except InvalidOutputError as exc:
         report = _failure("invalid_output", str(exc))
@@ -65,6 +90,65 @@ def run_trial(data: BundleData, estimator_path: Path, out_dir: Path, predict_kin
         report = _failure("exception", traceback.format_exc())
     (out_dir / RESULT_FILE).write_text(json.dumps(report))
     return report
+
+
+def refit_predictions(estimator_path: Path, data: BundleData, rows: pd.DataFrame,
+                      predict_kind: str, fitted_path: Path) -> tuple[np.ndarray, float]:
+    """Fit each unfitted estimator of the tuple on all rows of the bundle, dump the fitted
+    tuple to ``fitted_path``, and predict ``rows`` with each: (n_members, n_rows[, K])."""
+    members = _members(joblib.load(estimator_path), "unfitted")
+    _check_predict_kind(predict_kind, data.n_classes)
+    start = time.perf_counter()
+    for member in members:
+        member.fit(data.X, data.y)
+    fit_time_s = time.perf_counter() - start
+    joblib.dump(members, fitted_path)
+    predictions, predict_time_s = _member_predictions(members, rows, predict_kind,
+                                                      data.n_classes)
+    return predictions, fit_time_s + predict_time_s
+
+
+def fitted_predictions(estimator_path: Path, rows: pd.DataFrame, predict_kind: str,
+                       n_classes: int | None) -> tuple[np.ndarray, float]:
+    """Load the tuple of fitted estimators (THIS RUNS THE CODE THEY HOLD) and predict
+    ``rows`` with each: (n_members, n_rows[, K]) and the predict seconds."""
+    _check_predict_kind(predict_kind, n_classes)
+    members = _members(joblib.load(estimator_path), "fitted")
+    return _member_predictions(members, rows, predict_kind, n_classes)
+
+
+def _member_predictions(members: tuple[Any, ...], rows: pd.DataFrame, predict_kind: str,
+                        n_classes: int | None) -> tuple[np.ndarray, float]:
+    start = time.perf_counter()
+    predictions = np.stack([_predict(member, rows, predict_kind, n_classes)
+                            for member in members])
+    return predictions, time.perf_counter() - start
+
+
+def _members(loaded: Any, what: str) -> tuple[Any, ...]:
+    if not isinstance(loaded, (tuple, list)) or not loaded:
+        raise TypeError(f"{ESTIMATOR_FILE} must hold a non-empty tuple of {what} estimators; "
+                        f"it holds {type(loaded).__name__}")
+    return tuple(loaded)
+
+
+def _check_predict_kind(predict_kind: str, n_classes: int | None) -> None:
+    if predict_kind == "proba" and n_classes is None:
+        raise ValueError("predict_kind 'proba' needs the number of classes (n_classes)")
+    if predict_kind not in ("proba", "value"):
+        raise ValueError(f"predict_kind must be 'proba' or 'value'; got {predict_kind!r}")
+
+
+def _bundle_of(data: BundleData | None, kind: str) -> BundleData:
+    if data is None:
+        raise ValueError(NO_BUNDLE.format(kind=kind))
+    return data
+
+
+def _rows(rows_path: Path | None) -> pd.DataFrame:
+    if rows_path is None:
+        raise ValueError("a 'refit' or 'predict' job needs the rows to predict (rows_path)")
+    return pd.read_parquet(rows_path)
 
 
 def cross_val_predictions(estimator: Any, data: BundleData,

@@ -4,7 +4,8 @@ Each slot is one long-lived zygote (inside bubblewrap when it works here,
 else a plain subprocess with a cleared environment) that forks a child per
 trial. ``run`` may be called from several threads; each call takes a free
 slot. See ``_slot`` for the parent side of a job and ``_zygote`` for the
-worker side.
+worker side. A pool without a data bundle (``bundle=None``) loads no data and
+runs "predict" jobs only.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Literal
 
 from sandbox._bundle import META_FILE, DataBundle
 from sandbox._cgroup import SlotCgroup
+from sandbox._harness import NO_BUNDLE
 from sandbox._launch import bwrap_argv, bwrap_available, import_roots, sandbox_env, zygote_argv
 from sandbox._outcome import failed_result
 from sandbox._slot import Epoch, LaunchPlan, Slot, make_spawner
@@ -46,7 +48,7 @@ class SandboxPool:
     ``run()``, or ``with``) starts the workers, ``close()`` stops them.
     """
 
-    def __init__(self, bundle: DataBundle, *, n_workers: int = 1,
+    def __init__(self, bundle: DataBundle | None, *, n_workers: int = 1,
                  isolation: Isolation = "auto", scratch_dir: Path,
                  preload: Sequence[str] = DEFAULT_PRELOAD,
                  extra_readonly_paths: Sequence[Path] = ()) -> None:
@@ -68,7 +70,7 @@ class SandboxPool:
     def isolation_level(self) -> IsolationLevel:
         """The isolation the workers get: "bwrap" or "process"."""
         if self._level is None:
-            self._level = self._resolve_isolation()
+            self._level = resolve_isolation(self.isolation)
         return self._level
 
     def start(self) -> None:
@@ -110,6 +112,9 @@ class SandboxPool:
         """Run one trial; a failing trial is a failed result, never an exception."""
         t0 = time.monotonic()
         started_at = datetime.now(UTC)
+        if self.bundle is None and spec.kind != "predict":
+            return failed_result(spec, "exception", NO_BUNDLE.format(kind=spec.kind),
+                                 wall_time_s=time.monotonic() - t0, started_at=started_at)
         epoch = self._epoch.value
         if not self._slots:
             self.start()
@@ -160,7 +165,7 @@ class SandboxPool:
                 or self.n_workers < 1:
             raise ConfigError(f"The 'n_workers' parameter of SandboxPool must be an int >= 1; "
                               f"got {self.n_workers!r} instead.")
-        if not (Path(self.bundle.path) / META_FILE).is_file():
+        if self.bundle is not None and not (Path(self.bundle.path) / META_FILE).is_file():
             raise ConfigError(f"The 'bundle' parameter of SandboxPool must describe a data bundle "
                               f"written by write_data_bundle; got {str(self.bundle.path)!r}, "
                               f"which has no {META_FILE}, instead.")
@@ -169,37 +174,50 @@ class SandboxPool:
             raise ConfigError(f"The 'extra_readonly_paths' parameter of SandboxPool must name "
                               f"existing paths; got missing {missing} instead.")
 
-    def _resolve_isolation(self) -> IsolationLevel:
-        global _warned_no_bwrap
-        if self.isolation == "process":
-            return "process"
-        if bwrap_available():
-            return "bwrap"
-        if self.isolation == "bwrap":
-            raise SandboxError("The 'isolation' parameter of SandboxPool is 'bwrap' but "
-                               "bubblewrap (bwrap) is not installed or cannot create a sandbox "
-                               "here.")
-        if self.isolation == "auto" and not _warned_no_bwrap:
-            _warned_no_bwrap = True
-            logger.warning("bubblewrap (bwrap) is not available: trials run as plain "
-                           "subprocesses, without filesystem and network isolation")
-        return "process"
-
     def _plan(self, level: IsolationLevel, scratch: Path) -> LaunchPlan:
         extra = [Path(p).resolve() for p in self.extra_readonly_paths]
-        config = {"bundle": {"path": str(self.bundle.path), "n_rows": self.bundle.n_rows,
-                             "n_folds": self.bundle.n_folds, "n_classes": self.bundle.n_classes},
+        bundle = self.bundle
+        config = {"bundle": None if bundle is None else {
+                      "path": str(bundle.path), "n_rows": bundle.n_rows,
+                      "n_folds": bundle.n_folds, "n_classes": bundle.n_classes},
                   "preload": list(self.preload), "sys_path": import_roots(extra),
                   "pidns": level == "bwrap"}
         return LaunchPlan(argv=zygote_argv(), env=sandbox_env(), config=config,
-                          n_rows=self.bundle.n_rows, n_classes=self.bundle.n_classes)
+                          n_rows=None if bundle is None else bundle.n_rows,
+                          n_classes=None if bundle is None else bundle.n_classes)
 
     def _bwrap_plan(self, plan: LaunchPlan, slot_dir: Path) -> LaunchPlan:
-        readonly = [Path(self.bundle.path).resolve(),
+        readonly = [*([] if self.bundle is None else [Path(self.bundle.path).resolve()]),
                     *(Path(p).resolve() for p in self.extra_readonly_paths)]
         argv = bwrap_argv(readonly=readonly, writable=slot_dir, env=plan.env)
         return LaunchPlan(argv=argv, env={}, config=plan.config, n_rows=plan.n_rows,
                           n_classes=plan.n_classes)
+
+
+def resolve_isolation(isolation: str) -> Literal["bwrap", "process"]:
+    """The isolation a pool with this setting gets here: "bwrap" or "process".
+
+    "auto" takes bubblewrap when it works here, else plain processes (with one
+    warning per process). ``ConfigError`` for an unknown setting, ``SandboxError``
+    for "bwrap" where bubblewrap cannot create a sandbox.
+    """
+    global _warned_no_bwrap
+    if isolation not in _ISOLATIONS:
+        raise ConfigError(f"The 'isolation' parameter of SandboxPool must be one of "
+                          f"{list(_ISOLATIONS)}; got {isolation!r} instead.")
+    if isolation == "process":
+        return "process"
+    if bwrap_available():
+        return "bwrap"
+    if isolation == "bwrap":
+        raise SandboxError("The 'isolation' parameter of SandboxPool is 'bwrap' but "
+                           "bubblewrap (bwrap) is not installed or cannot create a sandbox "
+                           "here.")
+    if not _warned_no_bwrap:
+        _warned_no_bwrap = True
+        logger.warning("bubblewrap (bwrap) is not available: trials run as plain "
+                       "subprocesses, without filesystem and network isolation")
+    return "process"
 
 
 def _shutdown(slots: list[Slot], spawner: ThreadPoolExecutor) -> None:

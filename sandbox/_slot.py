@@ -29,12 +29,14 @@ from typing import Any
 from sandbox._cgroup import SlotCgroup
 from sandbox._harness import (
     ESTIMATOR_FILE,
+    FITTED_FILE,
     LOG_FILE,
     PREDICTIONS_FILE,
     RESULT_FILE,
+    ROWS_FILE,
     TRAIN_PREDICTIONS_FILE,
 )
-from sandbox._outcome import failed_result, read_report, result_from_report
+from sandbox._outcome import failed_result, job_shape, read_report, result_from_report
 from schemas import FailureKind, SandboxError, TrialResult, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,9 @@ _MIB = 1 << 20
 DISK_POLL_S = 0.25  # how often a running trial's folder is measured
 _MAX_ENTRIES = 100_000  # a folder with more files than this counts as over its disk limit
 _MAX_LINE = 1 << 20
-_OUTPUTS = (PREDICTIONS_FILE, TRAIN_PREDICTIONS_FILE, RESULT_FILE, LOG_FILE)
+_OUTPUTS = (PREDICTIONS_FILE, TRAIN_PREDICTIONS_FILE, FITTED_FILE, RESULT_FILE, LOG_FILE)
+# only a refit writes a fitted file: a predict job may read its input from that very path
+_NOT_REFIT_OUTPUTS = tuple(name for name in _OUTPUTS if name != FITTED_FILE)
 _CGROUP_WRAPPER = 'echo $$ > "$1" && echo $$ > "$2" && shift 2 && exec "$@"'
 
 
@@ -55,7 +59,7 @@ class LaunchPlan:
     argv: list[str]
     env: dict[str, str]
     config: dict[str, Any]  # the zygote's first stdin line
-    n_rows: int
+    n_rows: int | None  # the data bundle's (None: a pool without one, for "predict" jobs)
     n_classes: int | None
 
 
@@ -225,11 +229,15 @@ class Slot:
             if self._cancelled:  # cancel_all killed the worker while it was starting
                 return fail("cancelled", "the trial was cancelled before it started")
             raise
+        try:
+            shape = job_shape(spec, self._plan.n_rows, self._plan.n_classes)
+        except (OSError, ValueError) as exc:
+            return fail("exception", f"cannot read the rows to predict: {exc}")
         trial_dir = self.slot_dir / str(spec.trial_id)
         try:
             _prepare_trial_dir(trial_dir, spec)
         except OSError as exc:
-            return fail("exception", f"cannot copy the estimator into the sandbox: {exc}")
+            return fail("exception", f"cannot copy the job's files into the sandbox: {exc}")
         oom_before = self._prepare_cgroup(spec)
         with self._lock:
             if self._epoch.value != epoch or self._cancelled:
@@ -237,7 +245,7 @@ class Slot:
             proc, reader = self._proc, self._reader
         assert proc is not None and proc.stdin is not None and reader is not None
         try:
-            proc.stdin.write((json.dumps(self._job(spec, trial_dir)) + "\n").encode())
+            proc.stdin.write((json.dumps(self._job(spec, trial_dir, shape)) + "\n").encode())
             proc.stdin.flush()
             message = _await_answer(reader, trial_dir, spec)
         except OSError:
@@ -252,21 +260,22 @@ class Slot:
                 # teardown here would only add latency.
                 spare = {proc.pid, self._standby_pid or 0, message.get("child_pid") or 0}
                 self._cgroup.kill_all(keep=frozenset(spare))
-        _move_outputs(trial_dir, spec.work_dir)
+        _move_outputs(trial_dir, spec.work_dir,
+                      _OUTPUTS if spec.kind == "refit" else _NOT_REFIT_OUTPUTS)
         if message is not None and message.get("event") == "disk":
             shutil.rmtree(trial_dir, ignore_errors=True)  # give the space back now
         oom = self._cgroup is not None and self._cgroup.oom_kills() > oom_before
-        return self._outcome(spec, message, oom, t0, started_at)
+        return self._outcome(spec, shape, message, oom, t0, started_at)
 
-    def _outcome(self, spec: TrialSpec, message: dict[str, Any] | None, oom: bool, t0: float,
+    def _outcome(self, spec: TrialSpec, shape: tuple[int, int | None],
+                 message: dict[str, Any] | None, oom: bool, t0: float,
                  started_at: datetime) -> TrialResult:
         """Classify how the job ended, from the zygote's answer and the cgroup."""
         wall = time.monotonic() - t0
         report = read_report(spec.work_dir / RESULT_FILE)
         if message is not None and message.get("event") == "done" and report is not None:
-            return result_from_report(spec, report, n_rows=self._plan.n_rows,
-                                      n_classes=self._plan.n_classes, wall_time_s=wall,
-                                      started_at=started_at)
+            return result_from_report(spec, report, n_rows=shape[0], n_classes=shape[1],
+                                      wall_time_s=wall, started_at=started_at)
         failure, reason = _classify(message, oom, self._cancelled, spec)
         log_tail = _tail_text(spec.work_dir / LOG_FILE, 1500)
         error = f"{reason}\n{log_tail}" if log_tail else reason
@@ -280,16 +289,22 @@ class Slot:
         self._cgroup.set_memory_limit(self._baseline_bytes + spec.memory_mb * _MIB)
         return self._cgroup.oom_kills()
 
-    def _job(self, spec: TrialSpec, trial_dir: Path) -> dict[str, Any]:
-        n_cells = self._plan.n_rows * max(self._plan.n_classes or 1, 1)
+    def _job(self, spec: TrialSpec, trial_dir: Path,
+             shape: tuple[int, int | None]) -> dict[str, Any]:
+        n_rows, n_classes = shape
+        n_cells = n_rows * max(n_classes or 1, 1)
+        fsize_mb = max(256, 2 * math.ceil(n_cells * 8 / _MIB) + 16)
+        if spec.kind != "cv":  # a fitted model, and one block of predictions per member
+            fsize_mb = max(fsize_mb, spec.disk_mb)
         if self._cgroup is not None:  # RSS is limited by the cgroup; RLIMIT_AS is a backstop
             as_extra_mb = 2 * spec.memory_mb + 4096
         else:
             as_extra_mb = spec.memory_mb + 512 + 64 * spec.n_threads
         return {"trial_dir": str(trial_dir), "predict_kind": spec.predict_kind,
+                "kind": spec.kind, "n_classes": n_classes,
                 "n_threads": spec.n_threads, "as_extra_mb": as_extra_mb,
                 "cpu_s": math.ceil(spec.timeout_s * max(spec.n_threads, os.cpu_count() or 1)) + 10,
-                "fsize_mb": max(256, 2 * math.ceil(n_cells * 8 / _MIB) + 16)}
+                "fsize_mb": fsize_mb}
 
 
 def _await_answer(reader: _LineReader, trial_dir: Path, spec: TrialSpec) -> dict[str, Any] | None:
@@ -361,19 +376,22 @@ def _signal_name(sig: int) -> str:
 
 
 def _prepare_trial_dir(trial_dir: Path, spec: TrialSpec) -> None:
-    """A fresh trial folder with the estimator (and a code proposal's modules) copied in."""
+    """A fresh trial folder with the estimator (and a code proposal's modules) copied in,
+    and the rows to predict of a "refit" or "predict" job."""
     shutil.rmtree(trial_dir, ignore_errors=True)
     trial_dir.mkdir()
     shutil.copyfile(spec.estimator_path, trial_dir / ESTIMATOR_FILE)
+    if spec.rows_path is not None:
+        shutil.copyfile(spec.rows_path, trial_dir / ROWS_FILE)
     for module in spec.estimator_path.parent.glob("*.py"):
         if module.is_file():
             shutil.copyfile(module, trial_dir / module.name)
 
 
-def _move_outputs(trial_dir: Path, work_dir: Path) -> None:
-    """Move the trial's output files (regular files only, never links) to its work folder."""
+def _move_outputs(trial_dir: Path, work_dir: Path, names: tuple[str, ...]) -> None:
+    """Move the job's output files (regular files only, never links) to its work folder."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    for name in _OUTPUTS:
+    for name in names:
         target = work_dir / name
         target.unlink(missing_ok=True)
         source = trial_dir / name

@@ -1,4 +1,4 @@
-"""The warm worker: imports the libraries and loads the data once, then forks a child per trial.
+"""The warm worker: imports the libraries and loads the data once, then forks a child per job.
 
 Run as ``python -I -m sandbox._zygote`` inside the sandbox (bwrap or a plain
 subprocess). It talks JSON lines with the parent: the first line on stdin is
@@ -78,7 +78,8 @@ def main() -> None:
 
 
 def _warm_up(config: dict[str, Any]) -> tuple[Any, Any]:
-    """Import the libraries and load the data that every child inherits."""
+    """Import the libraries and load the data that every child inherits (no data for a pool
+    without a bundle, which runs "predict" jobs only)."""
     # first, so that our packages win over a same-named one in site-packages (autorank
     # installs a top-level ``tests`` package, chromadb a ``schemas`` folder)
     for entry in reversed(config["sys_path"]):
@@ -89,10 +90,10 @@ def _warm_up(config: dict[str, Any]) -> tuple[Any, Any]:
     import sandbox._harness  # noqa: F401  (joblib and scikit-learn's clone, for every child)
     from sandbox._bundle import DataBundle, load_bundle_data
 
-    data = load_bundle_data(DataBundle(path=Path(config["bundle"]["path"]),
-                                       n_rows=config["bundle"]["n_rows"],
-                                       n_folds=config["bundle"]["n_folds"],
-                                       n_classes=config["bundle"]["n_classes"]))
+    bundle = config["bundle"]
+    data = None if bundle is None else load_bundle_data(  # None: a pool for "predict" jobs
+        DataBundle(path=Path(bundle["path"]), n_rows=bundle["n_rows"],
+                   n_folds=bundle["n_folds"], n_classes=bundle["n_classes"]))
     if "sklearn" in config["preload"]:
         _exercise_sklearn()
     controller = _thread_controller()

@@ -5,6 +5,9 @@ from __future__ import annotations
 from schemas._agent import CheckName, Proposal, Verdict
 from schemas._code import (
     CODE_FAMILY_PREFIX,
+    CodeDraft,
+    CodeEntry,
+    CodeOrigin,
     CodeProposal,
     code_family,
     is_code_family,
@@ -63,7 +66,14 @@ from schemas._space import (
     TrialConfig,
 )
 from schemas._task import Budget, TaskSpec
-from schemas._trial import FailureKind, TrialResult, TrialSource, TrialSpec, TrialStatus
+from schemas._trial import (
+    FailureKind,
+    JobKind,
+    TrialResult,
+    TrialSource,
+    TrialSpec,
+    TrialStatus,
+)
 
 __all__ = [
     "CODE_FAMILY_PREFIX",
@@ -79,6 +89,9 @@ __all__ = [
     "Budget",
     "CategoricalParam",
     "CheckName",
+    "CodeDraft",
+    "CodeEntry",
+    "CodeOrigin",
     "CodeProposal",
     "ColumnKind",
     "ColumnProfile",
@@ -94,6 +107,7 @@ __all__ = [
     "FollowUpKind",
     "IntParam",
     "IsolationLevel",
+    "JobKind",
     "LLMCall",
     "LLMError",
     "LLMUsage",

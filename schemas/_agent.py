@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from schemas._code import CodeDraft
 from schemas._space import TrialConfig
 from schemas._trial import TrialSource
 
@@ -35,7 +36,8 @@ class Verdict(BaseModel):
 
     ``flags`` come from deterministic checks; ``critic`` is the LLM critic's
     note when it was asked (failed or suspicious trials only), and ``repair``
-    the configuration it proposed instead, already validated.
+    the configuration it proposed instead, already validated; for a failed code
+    proposal, ``code_repair`` is the repaired module (checked when it runs).
     """
 
     model_config = ConfigDict(frozen=True)
@@ -46,3 +48,4 @@ class Verdict(BaseModel):
     details: tuple[str, ...] = ()
     critic: str | None = None
     repair: Proposal | None = None
+    code_repair: CodeDraft | None = None  # a repaired module, for a failed code trial

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -63,3 +64,48 @@ class CodeProposal(BaseModel):
     def family(self) -> str:
         """The family name of this proposal's trials."""
         return code_family(self.digest)
+
+
+CodeOrigin = Literal["llm", "repair"]
+
+
+class CodeDraft(BaseModel):
+    """A module the LLM wrote or repaired, before its static check (it may fail it).
+
+    ``attempt`` is 0 for a first version and n for its n-th repair; ``root`` is the family
+    of the first version, so the repairs of one proposal can be counted; ``parent`` is the
+    family of the version this one repairs.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+    source: str
+    rationale: str = ""
+    origin: CodeOrigin = "llm"
+    attempt: int = Field(default=0, ge=0)
+    parent: str | None = None
+    root: str | None = None  # None: this draft is the first version
+
+    @property
+    def family(self) -> str:
+        return code_family(source_digest(self.source))
+
+    @property
+    def root_family(self) -> str:
+        return self.root or self.family
+
+
+class CodeEntry(BaseModel):
+    """A code proposal of a run, as the run record lists it (the text is in ``path``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    family: str
+    name: str
+    origin: CodeOrigin
+    attempt: int = 0
+    parent: str | None = None
+    rationale: str = ""
+    path: str  # relative to the run folder
+    rejected: str | None = None  # why the static check refused it (it never ran)

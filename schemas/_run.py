@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from schemas._agent import Verdict
+from schemas._code import CodeEntry
 from schemas._llm import LLMUsage
 from schemas._memory import RetrievedRun
 from schemas._metric import Direction, TaskType
@@ -56,6 +57,7 @@ class RunRecord(BaseModel):
     llm: LLMUsage = LLMUsage()
     llm_handover: str | None = None  # why BO ran alone from some point on (None: it never did)
     verdicts: tuple[Verdict, ...] = ()
+    code_proposals: tuple[CodeEntry, ...] = ()  # modules the LLM wrote, in the order written
     isolation: IsolationLevel
     startup_time_s: float = 0.0  # intake, profile and sandbox start, before the time budget
     search_time_s: float

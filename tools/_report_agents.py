@@ -1,11 +1,14 @@
-"""The report's sections on the run memory, the planner, the verifier and the hand-over to BO."""
+"""The report's sections on the run memory, the planner, the verifier, the hand-over to BO
+and the models the LLM wrote as code."""
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 
-from schemas import RunRecord
+from schemas import RunRecord, TrialResult, is_code_family
 from tools._report_fmt import cell, plural, table
+from tools.leaderboard import error_summary
 
 
 def memory_section(record: RunRecord) -> list[str]:
@@ -57,8 +60,50 @@ def agents_section(record: RunRecord) -> list[str]:
     critiques = [v for v in record.verdicts if v.critic]
     if critiques:
         rows = [(str(v.trial_id), ", ".join(v.flags), cell(v.critic or ""),
-                 f"`{cell(v.repair.config.key())}`" if v.repair else "none")
+                 f"`{cell(v.repair.config.key())}`" if v.repair else
+                 f"module `{v.code_repair.family}`" if v.code_repair else "none")
                 for v in critiques[:10]]
         lines += ["What the critic said:", "",
                   *table(("trial", "flags", "diagnosis", "repair"), rows), ""]
+    return lines
+
+
+def code_section(record: RunRecord, trials: Sequence[TrialResult]) -> list[str]:
+    """The models the LLM wrote as code: each module's file, origin and outcome."""
+    if not record.code_proposals:
+        return []
+    by_family = {t.config.family: t for t in trials}
+    rows = []
+    for entry in record.code_proposals:
+        trial = by_family.get(entry.family)
+        if entry.rejected is not None:
+            outcome = f"refused by the static check: {entry.rejected}"
+        elif trial is None:
+            outcome = "not run (the budget was spent)"
+        elif trial.ok and trial.cv_score is not None:
+            outcome = f"trial {trial.trial_id}: cv {trial.cv_score:.4f} ± {trial.cv_std or 0:.4f}"
+        else:
+            outcome = f"trial {trial.trial_id} failed ({trial.failure}): " \
+                      f"{error_summary(trial.error)}"
+        origin = "written" if entry.origin == "llm" else f"repair {entry.attempt} of " \
+                                                         f"`{entry.parent}`"
+        rows.append((f"[`{entry.family}`]({entry.path})", cell(entry.name), origin,
+                     cell(outcome)))
+    n_written = sum(e.origin == "llm" for e in record.code_proposals)
+    n_repairs = len(record.code_proposals) - n_written
+    final = [m.family for m in record.ensemble] or (
+        [record.best.config.family] if record.best is not None else [])
+    winner = [family for family in final if is_code_family(family)]
+    lines = ["## Models written as code", "",
+             f"The LLM wrote {plural(n_written, 'model')} as Python code and the critic "
+             f"{plural(n_repairs, 'repaired module')}. Each module is kept in this folder "
+             "(linked below); `mlpilot exec-code FILE --data DATA --target COL` reruns one "
+             "through the same sandbox and harness. Code trials ran in the sandbox, were "
+             "scored by mlpilot's harness like every other trial, and were not told to the "
+             "optuna study.", "",
+             *table(("module", "name", "origin", "outcome"), rows), ""]
+    if winner:
+        lines += ["The final model contains LLM-written code: it was refitted inside the "
+                  "sandbox, and `mlpilot predict` runs it inside the sandbox too (never in "
+                  "the calling process).", ""]
     return lines

@@ -81,6 +81,7 @@ def check_code(source: str, *, name: str | None = None, task_type: TaskType) -> 
     tree = _parse(source)
     _check_entry_point(tree)
     params, default = _read_space(tree)
+    _check_reads(tree, params)
     digest = source_digest(source)
     try:
         space = FamilySpace(name=code_family(digest), description=_describe(tree, name),
@@ -266,6 +267,25 @@ def _check_signature(func: ast.FunctionDef) -> None:
     if required:
         raise ProposalError(f"build_model must take one argument, params; its keyword-only "
                             f"argument '{required[0]}' has no default (line {func.lineno}).")
+
+
+def _check_reads(tree: ast.Module, params: dict[str, Param]) -> None:
+    """Every ``params["name"]`` that build_model reads must be declared in ``SPACE``: the
+    dict it gets holds exactly those keys (``params.get("name", default)`` is fine)."""
+    func = next(node for node in tree.body
+                if isinstance(node, ast.FunctionDef) and node.name == ENTRY_POINT)
+    positional = [*func.args.posonlyargs, *func.args.args]
+    arg = positional[0].arg
+    for node in ast.walk(func):
+        if (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
+                and isinstance(node.value, ast.Name) and node.value.id == arg
+                and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)
+                and node.slice.value not in params):
+            declared = ", ".join(sorted(params)) or "nothing"
+            raise ProposalError(f"build_model reads {arg}[{node.slice.value!r}] (line "
+                                f"{node.lineno}), but SPACE does not declare "
+                                f"{node.slice.value!r} (it declares {declared}); declare it "
+                                "in SPACE or use a fixed value.")
 
 
 def _line(node: ast.AST) -> int:

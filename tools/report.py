@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from schemas import METRICS, ConfigError, DatasetProfile, RunRecord, TrialResult
-from tools._report_agents import agents_section, memory_section
+from tools._report_agents import agents_section, code_section, memory_section
 from tools._report_fmt import cell, direction_words, num, param_value, plural, seconds, table
 from tools._report_plots import (
     confusion_matrix,
@@ -88,6 +88,7 @@ def write_report(run_dir: Path, *, record: RunRecord, trials: Sequence[TrialResu
         *_search_section(record, trials, plots),
         *memory_section(record),
         *agents_section(record),
+        *code_section(record, trials),
         *_holdout_section(record, holdout, plots),
         *_honesty_section(record),
     ]

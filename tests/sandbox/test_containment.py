@@ -159,6 +159,7 @@ def test_no_network_inside_bwrap(bwrap_pool: SandboxPool, make_spec: SpecFactory
 def test_bwrap_trials_cannot_write_outside_their_folder(bwrap_pool: SandboxPool,
                                                         make_spec: SpecFactory,
                                                         tmp_path: Path) -> None:
+    assert bwrap_pool.bundle is not None
     readonly = [bwrap_pool.bundle.path / "evil.txt", TESTS_DIR / "sandbox" / "evil.txt",
                 Path("/usr/evil.txt"), Path("/evil.txt")]
     invisible = [tmp_path / "evil.txt",
