@@ -27,6 +27,20 @@ N_FOLDS = 4
 PRELOAD = ("numpy", "pandas", "sklearn")
 
 
+def pipeline_around(final: object) -> Any:
+    """``final`` after the preprocessing of ``make_data``'s columns (unfitted)."""
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    columns = make_column_transformer(
+        (make_pipeline(SimpleImputer(), StandardScaler()), ["a", "b"]),
+        (make_pipeline(SimpleImputer(strategy="most_frequent"),
+                       OneHotEncoder(handle_unknown="ignore")), ["color"]))
+    return make_pipeline(columns, final)
+
+
 def make_data(n_rows: int = 160, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Three classes; class 2 lives only in fold 0, so fold 0's training part lacks it."""
     rng = np.random.default_rng(seed)

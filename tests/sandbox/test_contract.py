@@ -7,28 +7,17 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.compose import make_column_transformer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, log_loss
 from sklearn.model_selection import PredefinedSplit, cross_val_predict
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from sandbox import DataBundle, Executor, InProcessExecutor, SandboxPool
 from tests.sandbox import hostile
-from tests.sandbox.conftest import SpecFactory
+from tests.sandbox.conftest import SpecFactory, pipeline_around
 
 Data = tuple[pd.DataFrame, np.ndarray, np.ndarray]
 
-
-def _pipeline(final: object) -> object:
-    columns = make_column_transformer(
-        (make_pipeline(SimpleImputer(), StandardScaler()), ["a", "b"]),
-        (make_pipeline(SimpleImputer(strategy="most_frequent"),
-                       OneHotEncoder(handle_unknown="ignore")), ["color"]))
-    return make_pipeline(columns, final)
 
 
 @pytest.fixture(params=["in-process",
@@ -51,7 +40,7 @@ def test_executors_satisfy_the_protocol(bundle: DataBundle, tmp_path: object) ->
 def test_good_trial_matches_cross_val_predict(executor: Executor, make_spec: SpecFactory,
                                               data: Data) -> None:
     X, y, folds = data
-    estimator = _pipeline(LogisticRegression())
+    estimator = pipeline_around(LogisticRegression())
     spec = make_spec(estimator)
     result = executor.run(spec)
     assert result.ok, result.error
@@ -70,7 +59,7 @@ def test_good_trial_matches_cross_val_predict(executor: Executor, make_spec: Spe
 def test_value_predictions_match_cross_val_predict(executor: Executor, make_spec: SpecFactory,
                                                    data: Data) -> None:
     X, y, folds = data
-    for estimator in (_pipeline(Ridge()), _pipeline(LogisticRegression())):
+    for estimator in (pipeline_around(Ridge()), pipeline_around(LogisticRegression())):
         result = executor.run(make_spec(estimator, predict_kind="value"))
         assert result.ok and result.predictions_path is not None, result.error
         predictions = np.load(result.predictions_path, allow_pickle=False)
@@ -92,17 +81,17 @@ def test_proba_columns_are_aligned_when_a_fold_lacks_a_class(executor: Executor,
                                                              make_spec: SpecFactory,
                                                              data: Data) -> None:
     X, y, folds = data
-    estimator = _pipeline(DecisionTreeClassifier(max_depth=3, random_state=0))
+    estimator = pipeline_around(DecisionTreeClassifier(max_depth=3, random_state=0))
     result = executor.run(make_spec(estimator))
     assert result.ok and result.predictions_path is not None, result.error
     predictions = np.load(result.predictions_path, allow_pickle=False)
     np.testing.assert_allclose(predictions.sum(axis=1), 1.0)
     # fold 0 holds every row of class 2: the model trained without it gives it probability 0
     assert (predictions[folds == 0, 2] == 0).all()
-    model = _pipeline(DecisionTreeClassifier(max_depth=3, random_state=0))
-    model.fit(X[folds != 0], y[folds != 0])  # type: ignore[attr-defined]
+    model = pipeline_around(DecisionTreeClassifier(max_depth=3, random_state=0))
+    model.fit(X[folds != 0], y[folds != 0])
     np.testing.assert_allclose(predictions[folds == 0, :2],
-                               model.predict_proba(X[folds == 0]))  # type: ignore[attr-defined]
+                               model.predict_proba(X[folds == 0]))
     # the other folds saw class 2 in training, so their probabilities use all three columns
     assert (predictions[folds != 0, 2] > 0).any()
 

@@ -20,11 +20,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 from sklearn.base import clone
-from sklearn.compose import make_column_transformer
-from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression, Ridge
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 
 from sandbox import (
@@ -38,18 +34,11 @@ from sandbox import (
 from sandbox._outcome import result_from_report
 from schemas import FailureKind, JobKind, PredictKind, SandboxError, TrialConfig, TrialSpec
 from tests.sandbox import hostile, job_models
-from tests.sandbox.conftest import PRELOAD, TESTS_DIR, make_data
+from tests.sandbox.conftest import PRELOAD, TESTS_DIR, make_data, pipeline_around
 
 Data = tuple[pd.DataFrame, np.ndarray, np.ndarray]
 _ids = itertools.count(10_000)
 
-
-def _pipeline(final: object) -> Any:
-    columns = make_column_transformer(
-        (make_pipeline(SimpleImputer(), StandardScaler()), ["a", "b"]),
-        (make_pipeline(SimpleImputer(strategy="most_frequent"),
-                       OneHotEncoder(handle_unknown="ignore")), ["color"]))
-    return make_pipeline(columns, final)
 
 
 def _new_rows(n_rows: int = 30) -> pd.DataFrame:
@@ -133,7 +122,8 @@ def test_the_spec_requires_rows_exactly_for_refit_and_predict(tmp_path: Path) ->
 def test_refit_fits_each_member_on_all_rows_and_predicts_the_rows(
         executor: Executor, data: Data, tmp_path: Path) -> None:
     X, y, _ = data
-    members = (_pipeline(LogisticRegression()), _pipeline(DecisionTreeClassifier(max_depth=3)))
+    members = (pipeline_around(LogisticRegression()),
+               pipeline_around(DecisionTreeClassifier(max_depth=3)))
     rows = _new_rows()
     spec = _spec(tmp_path / "job", members, rows, kind="refit")
     result = executor.run(spec)
@@ -155,11 +145,11 @@ def test_refit_values_have_one_row_per_member(executor: Executor, data: Data,
                                               tmp_path: Path) -> None:
     X, y, _ = data
     rows = _new_rows(17)
-    spec = _spec(tmp_path / "job", (_pipeline(Ridge()),), rows, kind="refit",
+    spec = _spec(tmp_path / "job", (pipeline_around(Ridge()),), rows, kind="refit",
                  predict_kind="value")
     predictions = _predictions(spec, executor)
     assert predictions.shape == (1, 17)
-    np.testing.assert_allclose(predictions[0], _pipeline(Ridge()).fit(X, y).predict(rows),
+    np.testing.assert_allclose(predictions[0], pipeline_around(Ridge()).fit(X, y).predict(rows),
                                atol=1e-8)
 
 
@@ -167,16 +157,16 @@ def test_refit_puts_probability_columns_in_class_code_order(executor: Executor, 
                                                             tmp_path: Path) -> None:
     X, y, _ = data
     rows = _new_rows()
-    shuffled = _pipeline(job_models.ShuffledClasses(LogisticRegression()))
+    shuffled = pipeline_around(job_models.ShuffledClasses(LogisticRegression()))
     predictions = _predictions(_spec(tmp_path / "job", (shuffled,), rows, kind="refit"),
                                executor)
-    expected = _pipeline(LogisticRegression()).fit(X, y).predict_proba(rows)
+    expected = pipeline_around(LogisticRegression()).fit(X, y).predict_proba(rows)
     np.testing.assert_allclose(predictions[0], expected, atol=1e-8)
     assert not np.allclose(predictions[0], expected[:, [2, 0, 1]])  # the order did matter
 
 
 def test_a_refit_that_raises_is_a_failed_result(executor: Executor, tmp_path: Path) -> None:
-    members = (_pipeline(LogisticRegression()), hostile.Raising())
+    members = (pipeline_around(LogisticRegression()), hostile.Raising())
     spec = _spec(tmp_path / "job", members, _new_rows(), kind="refit")
     result = executor.run(spec)
     assert result.status == "failed" and result.failure == "exception"
@@ -186,7 +176,7 @@ def test_a_refit_that_raises_is_a_failed_result(executor: Executor, tmp_path: Pa
 
 def test_a_refit_of_a_single_estimator_not_a_tuple_fails(executor: Executor,
                                                          tmp_path: Path) -> None:
-    spec = _spec(tmp_path / "job", _pipeline(LogisticRegression()), _new_rows(), kind="refit")
+    spec = _spec(tmp_path / "job", pipeline_around(LogisticRegression()), _new_rows(), kind="refit")
     result = executor.run(spec)
     assert result.failure == "exception"
     assert result.error is not None and "must hold a non-empty tuple" in result.error
@@ -223,7 +213,8 @@ def _fitted_bytes(members: tuple[Any, ...], path: Path) -> bytes:
 
 def test_predict_applies_what_a_refit_fitted(executor: Executor, tmp_path: Path) -> None:
     rows = _new_rows()
-    members = (_pipeline(LogisticRegression()), _pipeline(DecisionTreeClassifier(max_depth=2)))
+    members = (pipeline_around(LogisticRegression()),
+               pipeline_around(DecisionTreeClassifier(max_depth=2)))
     refit = _spec(tmp_path / "refit", members, rows, kind="refit")
     refitted = _predictions(refit, executor)
     fitted_path = refit.work_dir / FITTED_FILE
@@ -244,8 +235,8 @@ def test_a_pool_without_a_bundle_runs_predict_jobs(bare_executor: Executor, data
                                                    tmp_path: Path) -> None:
     X, y, _ = data
     two_classes = y < 2
-    fitted = (_pipeline(LogisticRegression()).fit(X[two_classes], y[two_classes]),
-              _pipeline(Ridge()).fit(X, y))
+    fitted = (pipeline_around(LogisticRegression()).fit(X[two_classes], y[two_classes]),
+              pipeline_around(Ridge()).fit(X, y))
     rows = _new_rows(12)
     spec = _spec(tmp_path / "proba", fitted[:1], rows, kind="predict", n_classes=3)
     predictions = _predictions(spec, bare_executor)
@@ -260,7 +251,7 @@ def test_a_pool_without_a_bundle_runs_predict_jobs(bare_executor: Executor, data
 def test_a_pool_without_a_bundle_refuses_cv_and_refit_jobs(bare_executor: Executor,
                                                            tmp_path: Path) -> None:
     rows = _new_rows(5)
-    refit = _spec(tmp_path / "refit", (_pipeline(Ridge()),), rows, kind="refit")
+    refit = _spec(tmp_path / "refit", (pipeline_around(Ridge()),), rows, kind="refit")
     cv = refit.model_copy(update={"kind": "cv", "rows_path": None})
     for spec in (refit, cv):
         result = bare_executor.run(spec)
@@ -282,7 +273,7 @@ def test_a_fitted_object_is_only_ever_loaded_in_the_sandbox_child(
         bare_pool: SandboxPool, data: Data, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     X, y, _ = data
-    tattletale = job_models.Tattletale(_pipeline(LogisticRegression())).fit(X, y)
+    tattletale = job_models.Tattletale(pipeline_around(LogisticRegression())).fit(X, y)
     fitted = pickle.dumps((tattletale,))
     control = tmp_path / "control"
     control.mkdir()
@@ -308,8 +299,8 @@ def test_a_fitted_object_is_only_ever_loaded_in_the_sandbox_child(
 def test_predict_in_sandbox_returns_each_members_predictions(data: Data,
                                                              tmp_path: Path) -> None:
     X, y, _ = data
-    fitted = (_pipeline(LogisticRegression()).fit(X, y),
-              _pipeline(DecisionTreeClassifier(max_depth=2)).fit(X, y))
+    fitted = (pipeline_around(LogisticRegression()).fit(X, y),
+              pipeline_around(DecisionTreeClassifier(max_depth=2)).fit(X, y))
     rows = _new_rows(9).set_axis(range(100, 109))  # any index: rows keep their order
     scratch = tmp_path / "scratch"
     predictions = predict_in_sandbox(_fitted_bytes(fitted, tmp_path / "f.joblib"), rows,
