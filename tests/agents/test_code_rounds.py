@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from agents import HybridRule, PolicyState, SearchSettings, execute_run
+from agents import HybridRule, PolicyState, SearchSettings, SilentObserver, execute_run, resume_run
 from agents._policy import after_round, code_asked, wants_code
 from agents.coder import CodeAnswer, RawCodeParam, assemble_module
 from sandbox import DataBundle, InProcessExecutor
@@ -206,3 +206,33 @@ def test_rules_repair_the_declared_parameters_and_stray_brackets() -> None:
 def test_a_body_a_whole_function_or_unbalanced_brackets_make_a_module(body: str) -> None:
     source = assemble_module(CodeAnswer(name="svc", body=body))
     assert check_code(source, name="svc", task_type="binary").space.params == {}
+
+
+class _CrashOnCode(SilentObserver):
+    """Raises once, right after the first code trial is in the ledger: a crash mid-round."""
+
+    def __init__(self) -> None:
+        self.crashed = False
+
+    def on_trial(self, result: TrialResult, best: TrialResult | None) -> None:
+        if result.config.family.startswith("code_") and not self.crashed:
+            self.crashed = True
+            raise RuntimeError("simulated crash")
+
+
+def test_a_run_killed_in_a_code_round_resumes_without_repeating_a_trial(tmp_path: Path) -> None:
+    write, repair = [UNDECLARED], [RIDGE]
+    llm = scripted_client([_router(write, repair)] * 40)
+    run_dir = tmp_path / "run"
+    table = load_bundled("diabetes")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        execute_run(_task(8), table, run_dir=run_dir, make_executor=in_process,
+                    version="test", llm=llm, rule=RULE, observer=_CrashOnCode(),
+                    settings=SearchSettings(code="on"))
+    assert not (run_dir / "run.json").exists()
+    record = resume_run(run_dir, table, make_executor=in_process, version="test", llm=llm,
+                        rule=RULE).record
+    ids = [t["trial_id"] for t in _ledger(run_dir)]
+    assert record.status == "completed" and ids == list(range(8))  # none lost, none repeated
+    assert [(e.origin, e.attempt) for e in record.code_proposals] == [("llm", 0), ("repair", 1)]
+    assert len({e.family for e in record.code_proposals}) == 2
