@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from agents import HybridRule, PolicyState, SearchSettings, SilentObserver, execute_run, resume_run
-from agents._policy import after_round, code_asked, wants_code
+from agents._policy import RoundKind, after_round, code_asked, wants_code
 from agents.coder import CodeAnswer, RawCodeParam, assemble_module
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec, TrialConfig, TrialResult
@@ -108,7 +108,8 @@ def test_a_broken_module_is_repaired_and_the_winning_code_model_stays_sandboxed(
     model = load_model(run_dir)
     assert model.contains_code and model.pipelines == ()
     assert "refitted inside the sandbox" in report
-    assert record.holdout_score is not None and record.holdout_score < record.dummy_holdout_score
+    assert record.holdout_score is not None and record.dummy_holdout_score is not None
+    assert record.holdout_score < record.dummy_holdout_score
 
 
 def test_a_module_that_still_fails_after_two_repairs_is_rejected(tmp_path: Path) -> None:
@@ -156,8 +157,9 @@ def test_auto_asks_for_code_only_after_the_best_score_stalls() -> None:
     policy = PolicyState(llm_active=True, next_round="llm")
     assert not wants_code(policy, rule, "auto")
     best = 0.5
-    for kind in ("llm", "bo"):  # two rounds without a better score
-        policy = after_round(policy, rule, kind=kind, n_valid_proposals=1,  # type: ignore[arg-type]
+    kinds: tuple[RoundKind, ...] = ("llm", "bo")
+    for kind in kinds:  # two rounds without a better score
+        policy = after_round(policy, rule, kind=kind, n_valid_proposals=1,
                              new_trials=[_trial(0.4)], best_before=best, direction="maximize")
     assert policy.next_round == "llm" and policy.n_rounds_without_gain == 2
     assert wants_code(policy, rule, "auto") and not wants_code(policy, rule, "off")
