@@ -312,7 +312,7 @@ class Coder(Protocol):
 class LLMCoder:
     """A ``Coder`` backed by an ``LLMClient``; None when the LLM gave no usable answer."""
 
-    def __init__(self, llm: LLMClient, *, max_tokens: int = 900) -> None:
+    def __init__(self, llm: LLMClient, *, max_tokens: int = 1200) -> None:
         self.llm = llm
         self.max_tokens = max_tokens
 

@@ -1,6 +1,6 @@
 """How much a trial costs beyond the model's own fit time.
 
-Two measurements on breast-cancer data (5 folds):
+Three measurements on breast-cancer data (5 folds):
 
 - ``measure``: the same small models three ways: through ``SandboxPool``
   (warm forked workers), through ``InProcessExecutor`` (the same harness, no
@@ -12,6 +12,10 @@ Two measurements on breast-cancer data (5 folds):
   pipeline and cross-validates it on the same folds. Both run the same list
   of enqueued configurations, one at a time, single-threaded, in rounds that
   take turns at going first (a change in the machine's load hits both).
+- ``compare_code_with_catalog``: the same logistic regression as a catalog
+  trial and as a code trial (a module the LLM could have written, through
+  ``agents.run_code_trial``), over one started sandbox pool, in rounds that
+  take turns at going first.
 
 The overhead of a trial is its wall time minus the model's own fit+predict time.
 
@@ -44,7 +48,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from agents import Prepared, SearchLoop, prepare_data
+from agents import Prepared, SearchLoop, prepare_data, run_code_trial
+from agents._search import dump_trial, score_result
 from sandbox import (
     DEFAULT_PRELOAD,
     DataBundle,
@@ -59,6 +64,7 @@ from schemas import (
     FamilySpace,
     FloatParam,
     IntParam,
+    ParamValue,
     TaskSpec,
     TrialConfig,
     TrialResult,
@@ -66,6 +72,8 @@ from schemas import (
 )
 from tools.bo import OptunaSearch, config_to_params, param_distribution, suggest
 from tools.catalog import default_config, validate_against
+from tools.code import check_code
+from tools.code_model import CODE_PREPROCESSING
 from tools.datasets import load_bundled
 from tools.metrics import score
 from tools.pipeline import build_pipeline
@@ -383,6 +391,148 @@ def compare_with_optuna(n_trials: int = 30, *, isolation: str = "auto",
                                         for a, b in zip(ours_rows, peer_rows, strict=True))}
 
 
+# -- a code trial against a catalog trial -----------------------------------------------------
+
+CODE_NAME = "linear_code"
+# the catalog's linear family for classification (tools.pipeline._linear) written as a module:
+# the same LogisticRegression (lbfgs, max_iter=2000), C read from its SPACE
+_LINEAR_MODULE = '''"""L2-regularized logistic regression, as the catalog's linear family."""
+
+SPACE = {"C": {"type": "float", "low": 0.0001, "high": 1000.0, "log": True, "default": 1.0}}
+
+
+def build_model(params):
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=params["C"], class_weight=None, max_iter=2000,
+                              random_state=SEED)
+'''
+
+
+def linear_module(seed: int = 0) -> str:
+    """The text of a code proposal whose ``build_model`` returns the LogisticRegression the
+    catalog's linear family builds (its defaults, ``random_state=seed``, C from params)."""
+    return _LINEAR_MODULE.replace("SEED", str(int(seed)))
+
+
+def compare_code_with_catalog(n_rounds: int = 20, *, isolation: str = "auto",
+                              preload: Sequence[str] = DEFAULT_PRELOAD, seed: int = 0
+                              ) -> dict[str, Any]:
+    """A code trial against a catalog trial of the same model, through one sandbox pool.
+
+    Each round runs the catalog's linear default (C nudged per round, as
+    ``fixed_configs`` does) once as a catalog trial (``build_pipeline``, dumped, run as a
+    cv job, scored in the parent) and once as a code trial (``check_code`` of
+    ``linear_module``, then ``run_code_trial`` with the same C); the two take turns at
+    going first. One warm-up round is left out. A trial's wall time is the parent's,
+    from the first step (building, or checking the module) to its scored result.
+    """
+    if n_rounds < 1:
+        raise ConfigError(f"The 'n_rounds' parameter must be >= 1; got {n_rounds!r} instead.")
+    p = _breast_cancer(2 * (n_rounds + 1), seed)
+    space = next(s for s in p.spaces if s.name == "linear")
+    with tempfile.TemporaryDirectory(prefix="mlpilot-overhead-code-") as tmp:
+        runs = _code_rounds(p, space, linear_module(seed), n_rounds + 1, Path(tmp), isolation,
+                            preload)
+    rounds = runs["rounds"][1:]
+    catalog_rows = [r["catalog"] for r in rounds]
+    code_rows = [r["code"] for r in rounds]
+    catalog_summary = {**_summary(catalog_rows), **_executor_overhead(catalog_rows)}
+    code_summary = {**_summary(code_rows), **_executor_overhead(code_rows),
+                    "median_check_ms": 1000 * statistics.median(r["check_s"] for r in code_rows)}
+    default = default_config(space).params
+    return {"dataset": "breast_cancer", "n_rows": len(p.train.y), "n_folds": p.task.n_folds,
+            "metric": p.task.metric, "family": space.name, "n_rounds": len(rounds),
+            "n_warmup": 1, "isolation": runs["isolation"], "startup_s": runs["startup_s"],
+            "preload": list(preload), "code_family": code_rows[0]["family"],
+            "catalog": catalog_summary, "code": code_summary,
+            "wall_ratio": code_summary["median_wall_ms"] / catalog_summary["median_wall_ms"],
+            "wall_difference_ms": (code_summary["median_wall_ms"]
+                                   - catalog_summary["median_wall_ms"]),
+            "fit_difference_ms": code_summary["median_fit_ms"] - catalog_summary["median_fit_ms"],
+            "overhead_difference_ms": (code_summary["median_overhead_ms"]
+                                       - catalog_summary["median_overhead_ms"]),
+            "max_score_difference": max(abs(r["catalog"]["score"] - r["code"]["score"])
+                                        for r in rounds),
+            "preprocessing_differences": {
+                key: {"catalog": default.get(key), "code": value}
+                for key, value in CODE_PREPROCESSING.items() if default.get(key) != value},
+            "rounds": rounds}
+
+
+def _code_rounds(p: Prepared, space: FamilySpace, source: str, n_rounds: int, root: Path,
+                 isolation: str, preload: Sequence[str]) -> dict[str, Any]:
+    """``n_rounds`` rounds of one catalog and one code trial over one started pool."""
+    bundle = write_data_bundle(root / "data", p.X_train, p.train.y, p.split.folds, p.n_classes)
+    pool = SandboxPool(bundle, isolation=isolation,  # type: ignore[arg-type]
+                       scratch_dir=root / "scratch", preload=preload)
+    rounds: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    with pool:
+        startup_s = time.perf_counter() - start
+        for r in range(n_rounds):
+            config = _nudged(space, r)
+            order = ("catalog", "code") if r % 2 == 0 else ("code", "catalog")
+            row: dict[str, Any] = {"round": r, "C": config.params["C"], "first": order[0]}
+            for kind in order:
+                row[kind] = (
+                    _catalog_trial(p, config, pool, root / f"catalog-{r}", 2 * r)
+                    if kind == "catalog" else
+                    _code_trial(p, source, config.params["C"], pool, root / f"code-{r}",
+                                2 * r + 1))
+            rounds.append(row)
+        level = pool.isolation_level
+    return {"rounds": rounds, "startup_s": startup_s, "isolation": level}
+
+
+def _catalog_trial(p: Prepared, config: TrialConfig, executor: Executor, work_dir: Path,
+                   trial_id: int) -> dict[str, Any]:
+    """One catalog trial as ``SearchLoop`` runs it, less the study's ask and tell."""
+    assert p.task.task_type is not None and p.task.metric is not None
+    data, budget = p.search_data, p.task.budget
+    start = time.perf_counter()
+    pipeline = build_pipeline(config, task_type=p.task.task_type,
+                              numeric_columns=data.numeric_columns,
+                              categorical_columns=data.categorical_columns, seed=p.task.seed,
+                              n_threads=1)
+    spec = dump_trial(pipeline, trial_id=trial_id, config=config, source="default",
+                      work_dir=work_dir, n_classes=data.n_classes,
+                      timeout_s=budget.trial_timeout_s, memory_mb=budget.trial_memory_mb)
+    result = score_result(executor.run(spec), metric=p.task.metric, data=data)
+    return _trial_row(result, time.perf_counter() - start)
+
+
+def _code_trial(p: Prepared, source: str, c: ParamValue, executor: Executor, work_dir: Path,
+                trial_id: int) -> dict[str, Any]:
+    """One code trial as a run's code round runs it: the static check, then
+    ``run_code_trial``."""
+    assert p.task.task_type is not None
+    budget = p.task.budget
+    start = time.perf_counter()
+    proposal = check_code(source, name=CODE_NAME, task_type=p.task.task_type)
+    check_s = time.perf_counter() - start
+    result = run_code_trial(proposal, {"C": c}, prepared=p, executor=executor,
+                            work_dir=work_dir, trial_id=trial_id,
+                            timeout_s=budget.trial_timeout_s, memory_mb=budget.trial_memory_mb)
+    return {**_trial_row(result, time.perf_counter() - start), "check_s": check_s}
+
+
+def _trial_row(result: TrialResult, wall_s: float) -> dict[str, Any]:
+    if not result.ok or result.cv_score is None:
+        raise RuntimeError(f"trial {result.trial_id} ({result.config.family}) failed: "
+                           f"{result.error}")
+    return {"wall_s": wall_s, "fit_s": result.fit_time_s, "executor_s": result.wall_time_s,
+            "score": result.cv_score, "family": result.config.family,
+            "predictions": result.predictions_path is not None
+            and result.predictions_path.is_file()}
+
+
+def _executor_overhead(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """The median of the executor's wall time (submit to result) minus the fit time."""
+    return {"median_executor_overhead_ms":
+            1000 * statistics.median(r["executor_s"] - r["fit_s"] for r in rows)}
+
+
 # -- tables -----------------------------------------------------------------------------------
 
 _HEADER = ("| variant | trials | median wall ms | median fit ms | median overhead ms | "
@@ -429,6 +579,41 @@ def optuna_table(result: dict[str, Any]) -> str:
         f"check), which the peer does not make. From one trial's completion to the next: "
         f"{ms(ours['pace_ms'])} against {ms(peer['pace_ms'])}. Largest CV-score difference "
         f"between the two on the same configuration: {result['max_score_difference']:.2g}."])
+
+
+def code_table(result: dict[str, Any]) -> str:
+    """``compare_code_with_catalog``'s numbers as a markdown table and the plain comparison."""
+    catalog, code = result["catalog"], result["code"]
+    differences = result["preprocessing_differences"]
+    prep = ("the same preprocessing (CODE_PREPROCESSING is the linear default's)"
+            if not differences else "a different preprocessing: " + ", ".join(
+                f"{key} {d['catalog']!r} in the catalog, {d['code']!r} in the code"
+                for key, d in differences.items()))
+    return "\n".join([
+        f"{result['dataset']}: {result['n_rows']} training rows, {result['n_folds']} folds, "
+        f"{result['metric']}; the catalog's {result['family']} default (C nudged each round) "
+        f"as a catalog trial and as a code trial (a module whose build_model returns the same "
+        f"LogisticRegression), one of each per round, taking turns at going first; the first "
+        f"round is a warm-up, left out; sandbox isolation {result['isolation']}, worker start "
+        f"{result['startup_s']:.2f} s. Wall time is the parent's, from building the pipeline "
+        f"(or checking the module) to the scored result.", "",
+        _HEADER, _line("catalog trial (build_pipeline)", catalog),
+        _line("code trial (check_code + run_code_trial)", code), "",
+        f"A code trial's median wall time is {code['median_wall_ms']:.1f} ms against "
+        f"{catalog['median_wall_ms']:.1f} ms for the catalog trial: {result['wall_ratio']:.2f}x, "
+        f"{result['wall_difference_ms']:+.1f} ms per trial (median fit time "
+        f"{result['fit_difference_ms']:+.1f} ms, median overhead "
+        f"{result['overhead_difference_ms']:+.1f} ms). What the code trial does besides: the "
+        f"static check in the parent (median {code['median_check_ms']:.2f} ms), writing "
+        f"proposal.py and copying it into the sandbox, compiling and executing the module in "
+        f"the trial's child (once per child, inside the first fit, so it counts as fit time), "
+        f"and the CodeModel wrapper (build_model, its checks, a dense float64 copy of the "
+        f"features at every fit and predict); the catalog's estimator is wrapped instead in "
+        f"ThreadLimitedClassifier, which enters a threadpoolctl limit around each fit and "
+        f"predict (about a dozen per trial) and so counts in the catalog's fit time. Both "
+        f"use {prep}; the code's forces dense output, which changes nothing on all-numeric "
+        f"data. Largest CV-score difference between the two on the same C: "
+        f"{result['max_score_difference']:.2g}."])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""One command for the overhead numbers: trial harness, memory retrieval, LLM planner.
+"""One command for the overhead numbers: trial harness, memory retrieval, LLM planner, code trials.
 
 Runs, in turn:
 
@@ -7,6 +7,8 @@ Runs, in turn:
 2. ``evals.memory_latency`` at a few store sizes (chroma and the exact store);
 3. ``evals.planner_latency`` with the local model (skipped with a line saying
    why when it cannot be loaded; ``--no-llm`` skips it on purpose);
+4. ``evals.overhead.compare_code_with_catalog``: the same logistic regression as
+   a code trial and as a catalog trial, through one sandbox pool;
 
 and writes ``DIR/overheads.md`` (the machine, the command, one table per
 measurement) and ``DIR/overheads.json`` (every number). The defaults finish in
@@ -14,7 +16,7 @@ about ten minutes on two cores.
 
     python -m evals.overheads --out DIR [--trials 30] [--isolation auto]
                               [--families linear,knn,svm] [--records 1000,5000,20000]
-                              [--queries 100] [--no-llm] [--llm local]
+                              [--queries 100] [--no-llm] [--llm local] [--code-rounds 20]
 """
 
 from __future__ import annotations
@@ -132,6 +134,12 @@ def markdown(report: dict[str, Any]) -> str:
         out.append(f"Skipped: {plan['skipped']}.")
     else:
         out.append(planner_latency.table(plan))
+    out += ["", "## 5. A code trial against a catalog trial", "",
+            "The same logistic regression run both ways through one started sandbox pool: as "
+            "the catalog's linear family (`build_pipeline`, dumped, run as a cv job, scored by "
+            "`score_result`) and as a code proposal (a module whose `build_model` returns it, "
+            "statically checked, then run by `run_code_trial`).", "",
+            overhead.code_table(report["code_vs_catalog"])]
     return "\n".join(out) + "\n"
 
 
@@ -168,10 +176,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the local model's threads")
     parser.add_argument("--home", type=Path, default=Path.home() / ".mlpilot",
                         help="where the local model's weights are kept")
+    parser.add_argument("--code-rounds", type=int, default=20,
+                        help="measured rounds of one code and one catalog trial")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    if args.trials < 1 or args.queries < 1 or args.llm_calls < 1 or args.llm_batch < 1:
-        parser.error("--trials, --queries, --llm-calls and --llm-batch must be >= 1")
+    if min(args.trials, args.queries, args.llm_calls, args.llm_batch, args.code_rounds) < 1:
+        parser.error("--trials, --queries, --llm-calls, --llm-batch and --code-rounds must "
+                     "be >= 1")
     unknown = [d for d in args.llm_datasets.split(",") if d not in BUNDLED]
     if unknown:
         parser.error(f"--llm-datasets must name bundled datasets; got {', '.join(unknown)}")
@@ -185,17 +196,20 @@ def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "command": command,
                               "started_at": started_at.isoformat(timespec="seconds")}
     preload = [m for m in args.preload.split(",") if m]
-    logger.info("1/4 mlpilot against an in-process optuna objective (%d trials each)",
+    logger.info("1/5 mlpilot against an in-process optuna objective (%d trials each)",
                    args.trials)
     report["against_optuna"] = overhead.compare_with_optuna(
         args.trials, isolation=args.isolation, preload=preload,
         families=[f for f in args.families.split(",") if f], seed=args.seed)
-    logger.info("2/4 the executors on fixed models")
+    logger.info("2/5 the executors on fixed models")
     report["executors"] = overhead.measure(args.trials, args.isolation, preload)
-    logger.info("3/4 memory retrieval at %s records", args.records)
+    logger.info("3/5 memory retrieval at %s records", args.records)
     report["memory"] = memory_sizes(args.records, args.queries, seed=args.seed)
-    logger.info("4/4 planner latency (%s)", "skipped" if args.no_llm else args.llm)
+    logger.info("4/5 planner latency (%s)", "skipped" if args.no_llm else args.llm)
     report["planner"] = planner(args)
+    logger.info("5/5 a code trial against a catalog trial (%d rounds)", args.code_rounds)
+    report["code_vs_catalog"] = overhead.compare_code_with_catalog(
+        args.code_rounds, isolation=args.isolation, preload=preload, seed=args.seed)
     report["elapsed_s"] = time.perf_counter() - start
     return report
 

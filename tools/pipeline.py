@@ -8,6 +8,8 @@ joblib and copes with categories it never saw (they encode as all zeros or -1).
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +35,7 @@ from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, RobustScaler, S
 from sklearn.svm import SVC, SVR
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_array, check_is_fitted, check_X_y
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from schemas import ConfigError, ParamValue, TaskType, TrialConfig
 from tools.catalog import validate_config
@@ -259,6 +261,21 @@ class RelativeGammaSVR(RegressorMixin, _SparseOK):
         return np.asarray(out) * self.y_std_ + self.y_mean_
 
 
+_controller: tuple[tuple[int, int], ThreadpoolController] | None = None
+
+
+def _pools() -> ThreadpoolController:
+    """A controller of this process's OpenMP/BLAS pools, made again only when the process
+    or its imported modules changed: finding the libraries costs 5-8 ms a time, and a
+    trial sets its limits about ten times (each fold's fit and predictions). A new import
+    (or a forked child) may bring a library the old controller does not know."""
+    global _controller
+    key = (os.getpid(), len(sys.modules))
+    if _controller is None or _controller[0] != key:
+        _controller = (key, ThreadpoolController())
+    return _controller[1]
+
+
 class _ThreadLimited(MetaEstimatorMixin, _SparseOK):
     """Fits and predicts the wrapped estimator under a limit of ``n_threads`` pool threads."""
 
@@ -267,7 +284,7 @@ class _ThreadLimited(MetaEstimatorMixin, _SparseOK):
         self.n_threads = n_threads
 
     def fit(self, X: Any, y: Any) -> _ThreadLimited:
-        with threadpool_limits(limits=self.n_threads):
+        with _pools().limit(limits=self.n_threads):
             self.estimator_ = clone(self.estimator).fit(X, y)
         return self
 
@@ -278,7 +295,7 @@ class _ThreadLimited(MetaEstimatorMixin, _SparseOK):
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
-        with threadpool_limits(limits=self.n_threads):
+        with _pools().limit(limits=self.n_threads):
             return np.asarray(self.estimator_.predict(X))
 
 
@@ -292,7 +309,7 @@ class ThreadLimitedClassifier(ClassifierMixin, _ThreadLimited):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimator_")
-        with threadpool_limits(limits=self.n_threads):
+        with _pools().limit(limits=self.n_threads):
             return np.asarray(self.estimator_.predict_proba(X))
 
 

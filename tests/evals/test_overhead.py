@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from evals import overhead, overheads, planner_latency
-from schemas import ConfigError
+from schemas import ConfigError, TrialConfig, is_code_family
 from tools.catalog import catalog, default_config
+from tools.code_model import load_code_module
+from tools.pipeline import build_pipeline
 
 # workers without torch start faster; the trials (linear, knn, svm) do not need it
 LIGHT_PRELOAD = ("numpy", "pandas", "sklearn")
@@ -57,6 +59,58 @@ def test_mlpilot_and_optuna_run_the_same_configurations(tmp_path: Path) -> None:
     assert "optuna objective, in-process | 4 |" in text
 
 
+def test_the_code_module_builds_the_catalogs_logistic_regression() -> None:
+    linear = next(s for s in catalog("binary") if s.name == "linear")
+    config = TrialConfig(family="linear", params={**default_config(linear).params, "C": 0.5})
+    pipeline = build_pipeline(config, task_type="binary", numeric_columns=["x"],
+                              categorical_columns=[], seed=3)
+    ours = pipeline.named_steps["model"].estimator.estimator  # Floored(ThreadLimited(...))
+    # our own module's text, run here on purpose to compare the estimators it builds
+    module = load_code_module(overhead.linear_module(3))
+    theirs = module.build_model({"C": 0.5})
+    assert type(theirs) is type(ours)
+    assert theirs.get_params() == ours.get_params()
+
+
+def test_a_code_trial_against_a_catalog_trial() -> None:
+    result = overhead.compare_code_with_catalog(2, isolation="process", preload=LIGHT_PRELOAD)
+    assert result["isolation"] == "process" and result["n_rounds"] == 2
+    assert result["n_warmup"] == 1 and result["family"] == "linear"
+    for key in ("catalog", "code"):
+        summary = result[key]
+        assert summary["n_trials"] == 2
+        for field in ("median_wall_ms", "median_fit_ms", "median_executor_overhead_ms"):
+            assert summary[field] > 0, (key, field, summary)
+        assert summary["p90_overhead_ms"] >= summary["median_overhead_ms"]
+    assert result["code"]["median_check_ms"] > 0
+    assert result["wall_ratio"] == pytest.approx(
+        result["code"]["median_wall_ms"] / result["catalog"]["median_wall_ms"])
+    assert result["wall_difference_ms"] == pytest.approx(
+        result["code"]["median_wall_ms"] - result["catalog"]["median_wall_ms"])
+    # the measured rounds take turns at going first, after the warm-up round
+    assert [r["round"] for r in result["rounds"]] == [1, 2]
+    assert [r["first"] for r in result["rounds"]] == ["code", "catalog"]
+    for r in result["rounds"]:  # the code trials ran the module: scored from its predictions
+        assert is_code_family(r["code"]["family"]) and r["code"]["family"].startswith("code_")
+        assert r["code"]["family"] == result["code_family"]
+        assert r["catalog"]["family"] == "linear"
+        assert r["code"]["predictions"] and r["catalog"]["predictions"]
+    assert result["rounds"][0]["C"] != result["rounds"][1]["C"]
+    # the same model on the same folds with the same preprocessing: the same scores
+    assert result["preprocessing_differences"] == {}
+    assert result["max_score_difference"] < 1e-9
+    json.dumps(result)  # what overheads.json holds
+    text = overhead.code_table(result)
+    assert "| catalog trial (build_pipeline) | 2 |" in text
+    assert "| code trial (check_code + run_code_trial) | 2 |" in text
+    assert "Largest CV-score difference between the two on the same C: 0." in text
+
+
+def test_the_code_comparison_refuses_no_rounds() -> None:
+    with pytest.raises(ConfigError, match="'n_rounds' parameter"):
+        overhead.compare_code_with_catalog(0, isolation="process")
+
+
 def test_compare_refuses_an_unknown_family() -> None:
     with pytest.raises(ConfigError, match="'families' parameter"):
         overhead.compare_with_optuna(1, isolation="process", families=("nope",))
@@ -73,7 +127,7 @@ def test_overheads_command_writes_both_reports(tmp_path: Path) -> None:
     out = tmp_path / "report"
     code = overheads.main(["--out", str(out), "--trials", "1", "--isolation", "process",
                            "--preload", ",".join(LIGHT_PRELOAD), "--families", "linear",
-                           "--records", "60",
+                           "--records", "60", "--code-rounds", "1",
                            "--queries", "3", "--no-llm"])
     assert code == 0
     report = json.loads((out / overheads.JSON_FILE).read_text())
@@ -82,12 +136,15 @@ def test_overheads_command_writes_both_reports(tmp_path: Path) -> None:
     assert report["executors"]["sandbox"]["n_trials"] == 1
     assert [m["records"] for m in report["memory"]] == [60]
     assert report["planner"] == {"skipped": "--no-llm was given"}
+    assert report["code_vs_catalog"]["code"]["n_trials"] == 1
     assert report["machine"]["cores"] >= 1
     text = (out / overheads.MD_FILE).read_text()
     assert "--no-llm" in report["command"] and report["command"] in text
     assert "## 1. Per-trial overhead" in text and "## 3. Memory retrieval latency" in text
     assert "| 60 | chroma (embedded) |" in text
     assert "Skipped: --no-llm was given." in text
+    assert "## 5. A code trial against a catalog trial" in text
+    assert "| code trial (check_code + run_code_trial) | 1 |" in text
 
 
 def test_an_unusable_model_is_skipped_with_the_reason(tmp_path: Path) -> None:

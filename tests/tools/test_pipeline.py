@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -219,3 +220,25 @@ def test_every_catalog_classifier_is_floored() -> None:
                                task_type="regression", numeric_columns=["a"],
                                categorical_columns=[], seed=0)
     assert not isinstance(regressor[-1], FlooredClassifier)
+
+
+class _SeesPools(LogisticRegression):
+    """Records the OpenMP/BLAS thread counts it sees while it fits."""
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> _SeesPools:
+        from threadpoolctl import threadpool_info
+
+        self.seen_ = sorted({info["num_threads"] for info in threadpool_info()})
+        return super().fit(X, y, sample_weight)
+
+
+def test_thread_limited_models_fit_under_the_limit_and_restore_it() -> None:
+    from threadpoolctl import threadpool_info
+
+    before = sorted({info["num_threads"] for info in threadpool_info()})
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    y = (X[:, 0] > 0).astype(int)
+    for _ in range(2):  # the second fit reuses the process's controller
+        model = ThreadLimitedClassifier(_SeesPools(), n_threads=1).fit(X, y)
+        assert model.estimator_.seen_ == [1]
+    assert sorted({info["num_threads"] for info in threadpool_info()}) == before
