@@ -28,7 +28,14 @@ from agents._run import (
     read_run_record,
     resume_run,
 )
-from agents._search import SearchData, SearchLoop, SearchOutcome, read_trials
+from agents._search import (
+    SearchData,
+    SearchLoop,
+    SearchOutcome,
+    dump_trial,
+    read_trials,
+    score_result,
+)
 from agents.graph import RunState, build_graph
 from agents.planner import LLMPlanner, PlanRequest, PlanResult, Proposer
 from agents.verifier import CheckContext, Verifier, check_trial
@@ -60,6 +67,7 @@ __all__ = [
     "begin_run",
     "build_graph",
     "check_trial",
+    "dump_trial",
     "execute_run",
     "holdout_rows",
     "memory_record",
@@ -69,4 +77,5 @@ __all__ = [
     "read_trials",
     "resume_run",
     "run_code_trial",
+    "score_result",
 ]

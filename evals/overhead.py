@@ -48,8 +48,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from agents import Prepared, SearchLoop, prepare_data, run_code_trial
-from agents._search import dump_trial, score_result
+from agents import (
+    Prepared,
+    SearchLoop,
+    dump_trial,
+    prepare_data,
+    run_code_trial,
+    score_result,
+)
 from sandbox import (
     DEFAULT_PRELOAD,
     DataBundle,
