@@ -17,6 +17,7 @@ verifier can send back here for repair.
 from __future__ import annotations
 
 import ast
+import json
 import logging
 import math
 import re
@@ -332,8 +333,11 @@ class LLMCoder:
     def repair(self, request: RepairRequest) -> CodeDraft | None:
         draft = request.draft
         shown = shown_spaces(request.spaces, request.profile)
-        job = render("code_repair", contract=render("code_contract"),
-                     module=_numbered(draft.source), error=error_tail(request.trial))
+        parts = module_parts(draft.source)
+        earlier = (json.dumps(parts) if parts is not None
+                   else "(the module, which did not parse)\n" + _numbered(draft.source))
+        job = render("code_repair", contract=render("code_contract"), answer=earlier,
+                     error=error_tail(request.trial), fault=fault_line(request.trial))
         answer = self._ask(context_messages(request.task, request.profile, shown, job),
                            "code_repair")
         if answer is None:
@@ -352,6 +356,71 @@ class LLMCoder:
         except LLMError as exc:
             log.warning("coder (%s): %s", purpose, exc)
             return None
+
+
+def module_parts(source: str) -> dict[str, Any] | None:
+    """A module in the answer's parts (name, rationale, imports, params, body), so that a
+    repair request shows the model its own earlier answer in the form it answers in; None
+    when the text does not parse or does not define ``build_model``."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+    func = next((n for n in tree.body
+                 if isinstance(n, ast.FunctionDef) and n.name == "build_model"), None)
+    if func is None or not func.body:
+        return None
+    imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    params: list[dict[str, Any]] = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "SPACE" for t in node.targets):
+            try:
+                space = ast.literal_eval(node.value)
+            except (ValueError, SyntaxError, TypeError):
+                space = {}
+            if isinstance(space, dict):
+                params = [{"name": k, **v} for k, v in space.items() if isinstance(v, dict)]
+    lines = source.splitlines()
+    start = func.body[0].lineno - 1
+    if isinstance(func.body[0], ast.Expr) and isinstance(func.body[0].value, ast.Constant) \
+            and len(func.body) > 1:  # the function's docstring is not part of the answer
+        start = func.body[1].lineno - 1
+    end = func.end_lineno or len(lines)
+    body = textwrap.dedent("\n".join(lines[start:end]))
+    doc = ast.get_docstring(tree) or ""
+    name, _, rationale = doc.split("\n", 1)[0].partition(": ")
+    return {"name": name.strip() or "proposal", "rationale": rationale.strip(),
+            "imports": imports, "params": params, "body": body}
+
+
+def same_code(a: str, b: str) -> bool:
+    """Whether two modules differ at most in comments, docstrings and layout (a repair
+    that only renames or re-explains itself fixes nothing)."""
+    return _code_only(a) == _code_only(b)
+
+
+def _code_only(source: str) -> str:
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source.strip()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+    return ast.dump(tree)
+
+
+def fault_line(trial: TrialResult) -> str:
+    """The line of a failed trial's error that names the fault: a traceback's last line."""
+    lines = [line.strip() for line in (trial.error or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return f"the trial failed ({trial.failure})"
+    last = lines[-1]
+    return last.split("refused before it ran: ", 1)[-1][:400]
 
 
 def error_tail(trial: TrialResult, n_lines: int = ERROR_LINES) -> str:

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from agents._answers import RATIONALE_CHARS, critic_answer_model, to_config
 from agents._describe import context_messages, describe_trial, shown_spaces
-from agents.coder import Coder, RepairRequest
+from agents.coder import Coder, RepairRequest, same_code
 from prompts import render
 from schemas import (
     CheckName,
@@ -165,8 +165,9 @@ class Verifier:
         if repair is None:
             return verdict.model_copy(update={"critic": "rejected: the LLM gave no usable "
                                                         "repair"})
-        if repair.family == draft.family:
-            return verdict.model_copy(update={"critic": "rejected: the repair changed nothing"})
+        if same_code(repair.source, draft.source):
+            return verdict.model_copy(update={"critic": "rejected: the repair changed nothing "
+                                                        "but the comments"})
         note = f"repair {repair.attempt} of {self.max_repairs}: {repair.rationale}".strip()
         return verdict.model_copy(update={"critic": note[:400], "code_repair": repair})
 

@@ -238,3 +238,16 @@ def test_a_run_killed_in_a_code_round_resumes_without_repeating_a_trial(tmp_path
     assert record.status == "completed" and ids == list(range(8))  # none lost, none repeated
     assert [(e.origin, e.attempt) for e in record.code_proposals] == [("llm", 0), ("repair", 1)]
     assert len({e.family for e in record.code_proposals}) == 2
+
+
+def test_a_repair_that_changes_nothing_is_rejected_without_a_trial(tmp_path: Path) -> None:
+    write, repair = [CRASHES], [CRASHES.replace("a test module", "now with a new rationale")]
+    llm = scripted_client([_router(write, repair)] * 40)
+    run_dir = tmp_path / "run"
+    record = execute_run(_task(6), load_bundled("diabetes"), run_dir=run_dir,
+                         make_executor=in_process, version="test", llm=llm, rule=RULE,
+                         settings=SearchSettings(code="on")).record
+    assert record.status == "completed" and record.n_trials == 6
+    assert [e.attempt for e in record.code_proposals] == [0]  # the echo never ran
+    verdict = next(v for v in record.verdicts if v.trial_id == _code_ids(run_dir)[0])
+    assert verdict.code_repair is None and "changed nothing" in (verdict.critic or "")
