@@ -15,8 +15,8 @@ The rule, in rounds (a round is one ``plan → execute → verify → decide`` p
 5. Code proposals (``SearchSettings.code``): with ``"auto"``, an LLM round
    becomes a *code round* — the LLM writes one model as a Python module — when
    the best cross-validated score has not improved for ``code_stall_rounds``
-   rounds in a row (the catalog's families have stalled); with ``"on"``, every
-   LLM round after the first is a code round; with ``"off"``, never. At most
+   rounds in a row (the catalog's families have stalled); with ``"on"``, the
+   LLM rounds after the first are code rounds; with ``"off"``, never. At most
    ``max_code_proposals`` modules are written per run. A module that fails (its
    static check or its trial) goes to the verifier, whose critic may return a
    repaired module, at most ``max_repairs`` times per proposal; each repair runs
@@ -54,7 +54,7 @@ class HybridRule:
     patience: int = 3
     bo_round: int = 2  # BO trials per round when BO runs alone (times the worker count)
     code_stall_rounds: int = 2
-    max_code_proposals: int = 2
+    max_code_proposals: int = 1
     max_repairs: int = 2
 
 

@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--isolation", choices=("auto", "bwrap", "process"), default=None,
                      help="sandbox: bubblewrap when present (auto), or require one")
     run.add_argument("--code", choices=("auto", "on", "off"), default="auto",
-                     help="when the LLM writes models as Python code (run in the sandbox): "
-                          "auto, when the best score stalls (default); on, from its second "
+                     help="when the LLM writes a model as Python code (run in the sandbox): "
+                          "auto, once the best score stalls (default); on, in its second "
                           "round; off, never")
 
     chat = sub.add_parser("chat", help="ask for a model in plain words, then ask about it")
