@@ -95,8 +95,8 @@ def code_section(record: RunRecord, trials: Sequence[TrialResult]) -> list[str]:
         [record.best.config.family] if record.best is not None else [])
     winner = [family for family in final if is_code_family(family)]
     lines = ["## Models written as code", "",
-             f"The LLM wrote {plural(n_written, 'model')} as Python code and the critic "
-             f"{plural(n_repairs, 'repaired module')}. Each module is kept in this folder "
+             f"The LLM wrote {plural(n_written, 'model')} as Python code, and the critic "
+             f"{plural(n_repairs, 'repaired version')} of them. Each module is kept in this folder "
              "(linked below); `mlpilot exec-code FILE --data DATA --target COL` reruns one "
              "through the same sandbox and harness. Code trials ran in the sandbox, were "
              "scored by mlpilot's harness like every other trial, and were not told to the "
