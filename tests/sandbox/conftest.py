@@ -27,6 +27,18 @@ N_FOLDS = 4
 PRELOAD = ("numpy", "pandas", "sklearn")
 
 
+def executor_of(request: pytest.FixtureRequest, bundle: DataBundle) -> Iterator[Any]:
+    """For an ``executor`` fixture parametrized by "in-process", "process" and "bwrap": the
+    in-process executor on ``bundle``, or the session's started pool of that isolation."""
+    from sandbox import InProcessExecutor
+
+    if request.param == "in-process":
+        with InProcessExecutor(bundle) as inprocess:
+            yield inprocess
+    else:
+        yield request.getfixturevalue(f"{request.param}_pool")
+
+
 def pipeline_around(final: object) -> Any:
     """``final`` after the preprocessing of ``make_data``'s columns (unfitted)."""
     from sklearn.compose import make_column_transformer

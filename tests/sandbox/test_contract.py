@@ -14,7 +14,7 @@ from sklearn.tree import DecisionTreeClassifier
 
 from sandbox import DataBundle, Executor, InProcessExecutor, SandboxPool
 from tests.sandbox import hostile
-from tests.sandbox.conftest import SpecFactory, pipeline_around
+from tests.sandbox.conftest import SpecFactory, executor_of, pipeline_around
 
 Data = tuple[pd.DataFrame, np.ndarray, np.ndarray]
 
@@ -24,11 +24,7 @@ Data = tuple[pd.DataFrame, np.ndarray, np.ndarray]
                         pytest.param("process", marks=pytest.mark.slow),
                         pytest.param("bwrap", marks=pytest.mark.slow)])
 def executor(request: pytest.FixtureRequest, bundle: DataBundle) -> Iterator[Executor]:
-    if request.param == "in-process":
-        with InProcessExecutor(bundle) as inprocess:
-            yield inprocess
-    else:
-        yield request.getfixturevalue(f"{request.param}_pool")
+    yield from executor_of(request, bundle)
 
 
 def test_executors_satisfy_the_protocol(bundle: DataBundle, tmp_path: object) -> None:

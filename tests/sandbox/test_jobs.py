@@ -34,7 +34,13 @@ from sandbox import (
 from sandbox._outcome import result_from_report
 from schemas import FailureKind, JobKind, PredictKind, SandboxError, TrialConfig, TrialSpec
 from tests.sandbox import hostile, job_models
-from tests.sandbox.conftest import PRELOAD, TESTS_DIR, make_data, pipeline_around
+from tests.sandbox.conftest import (
+    PRELOAD,
+    TESTS_DIR,
+    executor_of,
+    make_data,
+    pipeline_around,
+)
 
 Data = tuple[pd.DataFrame, np.ndarray, np.ndarray]
 _ids = itertools.count(10_000)
@@ -72,11 +78,7 @@ def _predictions(spec: TrialSpec, executor: Executor) -> np.ndarray:
 
 @pytest.fixture(params=["in-process", "process", "bwrap"])
 def executor(request: pytest.FixtureRequest, bundle: DataBundle) -> Iterator[Executor]:
-    if request.param == "in-process":
-        with InProcessExecutor(bundle) as inprocess:
-            yield inprocess
-    else:
-        yield request.getfixturevalue(f"{request.param}_pool")
+    yield from executor_of(request, bundle)
 
 
 @pytest.fixture(scope="module")
