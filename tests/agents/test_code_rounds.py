@@ -8,6 +8,7 @@ sandbox's harness.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from agents.coder import CodeAnswer, RawCodeParam, assemble_module
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec, TrialConfig, TrialResult
 from tools.code import check_code
+from tools.code_model import code_module_name
 from tools.datasets import load_bundled
 from tools.llm_scripted import scripted_client
 from tools.model import load_model
@@ -251,3 +253,29 @@ def test_a_repair_that_changes_nothing_is_rejected_without_a_trial(tmp_path: Pat
     assert [e.attempt for e in record.code_proposals] == [0]  # the echo never ran
     verdict = next(v for v in record.verdicts if v.trial_id == _code_ids(run_dir)[0])
     assert verdict.code_repair is None and "changed nothing" in (verdict.critic or "")
+
+
+@pytest.mark.slow
+def test_a_winning_code_model_is_refitted_and_applied_in_the_real_sandbox(
+        tmp_path: Path) -> None:
+    from cli.main import executor_factory
+    from cli.main import main as cli_main
+
+    llm = scripted_client([_router([RIDGE], [])] * 40)
+    run_dir = tmp_path / "run"
+    table = load_bundled("diabetes")
+    record = execute_run(_task(6), table, run_dir=run_dir,
+                         make_executor=executor_factory(1, "auto"), version="test", llm=llm,
+                         rule=RULE, settings=SearchSettings(code="on")).record
+    assert record.status == "completed"
+    assert record.best is not None and record.best.config.family.startswith("code_")
+    assert load_model(run_dir).contains_code and (run_dir / "final" / "fitted.joblib").is_file()
+    rows = tmp_path / "rows.csv"
+    table.drop(columns=["progression"]).head(12).to_csv(rows, index=False)
+    out = tmp_path / "pred.csv"
+    assert cli_main(["predict", str(run_dir), str(rows), "--out", str(out)]) == 0
+    values = [float(line) for line in out.read_text().splitlines()[1:]]
+    assert len(values) == 12 and all(25 < v < 350 for v in values)  # the target's range
+    winner = next(e for e in record.code_proposals if e.family == record.best.config.family)
+    module = code_module_name((run_dir / winner.path).read_text())
+    assert module not in sys.modules  # neither the refit nor predict ran the code here
