@@ -139,11 +139,7 @@ def _refit(ctx: RunContext, trials: Sequence[TrialResult], entries: Sequence[Cod
         else:
             sandboxed = outcome
     if sandboxed is None:
-        pipelines = [build_pipeline(t.config, task_type=task_type,
-                                    numeric_columns=p.prep.numeric_columns_,
-                                    categorical_columns=p.prep.categorical_columns_,
-                                    seed=task.seed)
-                     for t in choice.members]
+        pipelines = [_pipeline(ctx, t, entries) for t in choice.members]
         model = fit_final_model(pipelines, choice.weights, p.prep, p.X_train, p.train.y,
                                 task_type=task_type, target=task.target,
                                 classes=p.data.classes, mlpilot_version=ctx.version)
@@ -157,6 +153,22 @@ def _refit(ctx: RunContext, trials: Sequence[TrialResult], entries: Sequence[Cod
     return model, holdout, choice
 
 
+def _pipeline(ctx: RunContext, trial: TrialResult, entries: Sequence[CodeEntry]) -> Any:
+    """The unfitted pipeline of a trial: the catalog's, or a code proposal's (its module read
+    back from the run folder; ``ProposalError`` if it is gone or changed)."""
+    p = ctx.prepared
+    task_type, _, _ = resolved(p.task)
+    numeric, categorical = p.prep.numeric_columns_, p.prep.categorical_columns_
+    family = trial.config.family
+    if not is_code_family(family):
+        return build_pipeline(trial.config, task_type=task_type, numeric_columns=numeric,
+                              categorical_columns=categorical, seed=p.task.seed)
+    name = next((e.name for e in entries if e.family == family), "proposal")
+    proposal = load_code_proposal(ctx.run_dir, family, name=name, task_type=task_type)
+    return code_pipeline(proposal, dict(trial.config.params), task_type=task_type,
+                         numeric_columns=numeric, categorical_columns=categorical)
+
+
 def _refit_in_sandbox(ctx: RunContext, choice: EnsembleChoice, entries: Sequence[CodeEntry],
                       X_hold: pd.DataFrame) -> tuple[FittedModel, np.ndarray] | str:
     """Refit a choice that holds code inside the sandbox: the model and its holdout
@@ -164,24 +176,10 @@ def _refit_in_sandbox(ctx: RunContext, choice: EnsembleChoice, entries: Sequence
     p = ctx.prepared
     task = p.task
     task_type, _, _ = resolved(task)
-    names = {e.family: e.name for e in entries}
-    pipelines = []
-    for t in choice.members:
-        if not is_code_family(t.config.family):
-            pipelines.append(build_pipeline(t.config, task_type=task_type,
-                                            numeric_columns=p.prep.numeric_columns_,
-                                            categorical_columns=p.prep.categorical_columns_,
-                                            seed=task.seed))
-            continue
-        try:
-            proposal = load_code_proposal(ctx.run_dir, t.config.family,
-                                          name=names.get(t.config.family, "proposal"),
-                                          task_type=task_type)
-        except ProposalError as exc:
-            return f"the final model could not use code proposal {t.config.family}: {exc}"
-        pipelines.append(code_pipeline(proposal, dict(t.config.params), task_type=task_type,
-                                       numeric_columns=p.prep.numeric_columns_,
-                                       categorical_columns=p.prep.categorical_columns_))
+    try:
+        pipelines = [_pipeline(ctx, t, entries) for t in choice.members]
+    except ProposalError as exc:
+        return f"the final model could not use a code proposal: {exc}"
     work_dir = ctx.run_dir / FINAL_DIR
     work_dir.mkdir(parents=True, exist_ok=True)
     estimator_path = work_dir / "estimator.joblib"

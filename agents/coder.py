@@ -38,7 +38,6 @@ from schemas import (
     LLMError,
     TaskSpec,
     TrialResult,
-    is_code_family,
 )
 
 if TYPE_CHECKING:
@@ -431,10 +430,6 @@ def error_tail(trial: TrialResult, n_lines: int = ERROR_LINES) -> str:
     prefix = [f"({trial.failure}; the first {len(lines) - n_lines} lines are left out)"] \
         if len(lines) > n_lines else [f"({trial.failure})"]
     return "\n".join(prefix + kept)
-
-
-def is_code_trial(trial: TrialResult) -> bool:
-    return is_code_family(trial.config.family)
 
 
 def _numbered(source: str) -> str:
