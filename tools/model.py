@@ -35,6 +35,11 @@ MODEL_FILE = "model.joblib"
 # (the sandboxed pipelines' joblib bytes, the rows after ``prep``) -> one block of predictions
 # per pipeline: (n_members, n_rows, n_classes) for a classifier, (n_members, n_rows) otherwise
 PredictRunner = Callable[[bytes, pd.DataFrame], np.ndarray]
+# Each class probability a classifier returns is mixed with the uniform distribution at this
+# weight, so none is below PROBABILITY_FLOOR / K. Pure leaves of tree models give exact
+# zeros, and one confident miss then costs a row log loss 36 (the clip at machine
+# epsilon); the floor caps it near ln(K / 1e-4), about 10, and costs at most 1e-4 a row.
+PROBABILITY_FLOOR = 1e-4
 SANDBOX_ONLY = ("The model holds LLM-written code and predicts only inside the sandbox; "
                 "use 'mlpilot predict RUN_DIR DATA'.")
 
@@ -87,7 +92,8 @@ class FittedModel:
             if runner is None:
                 raise DataError(SANDBOX_ONLY)
             Xt = self.prep.transform(X)
-            return self._combine(self._checked(runner(self.sandboxed, Xt), len(Xt)))
+            return self._floored(
+                self._combine(self._checked(runner(self.sandboxed, Xt), len(Xt))))
         Xt = self.prep.transform(X)
         total: np.ndarray | None = None
         for pipeline, weight in zip(self.pipelines, self.weights, strict=True):
@@ -95,7 +101,7 @@ class FittedModel:
             part = weight * np.asarray(out, dtype=float)
             total = part if total is None else total + part
         assert total is not None
-        return total
+        return self._floored(total)
 
     def predict(self, X: pd.DataFrame, *, runner: PredictRunner | None = None) -> np.ndarray:
         raw = self.predict_raw(X, runner=runner)
@@ -124,6 +130,13 @@ class FittedModel:
     def _combine(self, values: np.ndarray) -> np.ndarray:
         """The weighted average of the pipelines' predictions."""
         return np.tensordot(np.asarray(self.weights, dtype=np.float64), values, axes=1)
+
+    def _floored(self, values: np.ndarray) -> np.ndarray:
+        """Class probabilities mixed with the uniform at ``PROBABILITY_FLOOR``; values as
+        they are for a regressor."""
+        if not self.is_classifier:
+            return values
+        return (1.0 - PROBABILITY_FLOOR) * values + PROBABILITY_FLOOR / values.shape[1]
 
 
 def fit_final_model(pipelines: Sequence[Any], weights: Sequence[float], prep: FeaturePrep,
