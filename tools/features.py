@@ -2,7 +2,8 @@
 
 ``FeaturePrep`` is fitted once on the training rows and saved inside the final model, so
 ``mlpilot predict`` applies exactly the same decisions to new rows. It keeps numbers and
-categories, turns yes/no columns into 0/1, expands dates into parts, and drops what would
+categories, reads numbers written as text ("1,234.50", "$1,200", "12%", with "n/a" as
+missing), turns yes/no columns into 0/1, expands dates into parts, and drops what would
 only hurt or leak: identifiers, constants, free text and empty columns. Each drop is
 reported as a notice a person can read.
 """
@@ -38,6 +39,9 @@ _DATE_SHAPE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
 _DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d-%m-%Y",
                  "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S",
                  "%d.%m.%Y %H:%M", "%Y/%m/%d %H:%M:%S")
+# numbers as spreadsheets export them: "1,234.50", "$1,200", "-€3.5", "12.5 %"
+_FORMATTED_NUMBER = re.compile(r"^[+-]?[$€£¥]?\s?[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s?%?$")
+_NUMBER_MARKS = re.compile(r"[,$€£¥%\s]")
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index|idx)$")
 _DATE_PARTS = ("year", "month", "day", "dayofweek")
 
@@ -50,6 +54,7 @@ class _Plan:
     kind: ColumnKind
     outputs: tuple[str, ...] = ()
     from_strings: bool = False  # numbers or dates that arrive as text
+    formatted: bool = False  # numbers with thousands separators, currency or % signs
     date_format: str | None = None
     date_ref: pd.Timestamp | None = None
     with_hour: bool = False
@@ -60,6 +65,7 @@ class _Finding:
     kind: ColumnKind
     note: str | None = None  # why dropped / how used, shown to the person
     from_strings: bool = False
+    formatted: bool = False
     date_format: str | None = None
     n_unique: int = 0
 
@@ -157,15 +163,16 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         return self._classify_strings(name, s, _to_text(s).value_counts())
 
     def _classify_numbers(self, name: str, values: pd.Series, note: str | None = None,
-                          from_strings: bool = False) -> _Finding:
+                          from_strings: bool = False, formatted: bool = False) -> _Finding:
         n_unique = int(values.nunique())
         if n_unique <= 1:
             return _constant(values.iloc[0] if len(values) else None)
-        if n_unique == 2 and set(values.unique()) <= {0.0, 1.0}:
+        if n_unique == 2 and set(values.unique()) <= {0.0, 1.0} and not formatted:
             return _Finding("boolean", note, from_strings=from_strings, n_unique=n_unique)
         if bool((values == values.round()).all()) and self._looks_like_id(name, values, n_unique):
             return _id_finding(n_unique / len(values), n_unique)
-        return _Finding("numeric", note, from_strings=from_strings, n_unique=n_unique)
+        return _Finding("numeric", note, from_strings=from_strings, formatted=formatted,
+                        n_unique=n_unique)
 
     def _looks_like_id(self, name: str, values: pd.Series, n_unique: int) -> bool:
         """Unique integers named like an id, or dense/sorted nearly-unique integers."""
@@ -193,6 +200,14 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             note = f"read as numbers; treated {bad} as missing" if bad else None
             numbers = _to_float(_to_text(s)).dropna()
             return self._classify_numbers(name, numbers, note, from_strings=True)
+        bad = _non_numbers(uniques, counts.to_numpy(), formatted=True)
+        if bad is not None:
+            note = "read as numbers, without thousands separators, currency and % signs"
+            if bad:
+                note += f"; treated {bad} as missing"
+            numbers = _formatted_to_float(_to_text(s)).dropna()
+            return self._classify_numbers(name, numbers, note, from_strings=True,
+                                          formatted=True)
         sample = uniques.iloc[: self.sample_size]
         fmt = self._date_format(sample)
         if fmt is not None:
@@ -224,7 +239,8 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         if f.kind in ("id", "constant", "text"):
             return _Plan(column, f.kind)
         if f.kind != "datetime":
-            return _Plan(column, f.kind, (_unique(name, taken),), f.from_strings)
+            return _Plan(column, f.kind, (_unique(name, taken),), f.from_strings,
+                         formatted=f.formatted)
         stamps = _dates(s, f.date_format).dropna()
         with_hour = bool((stamps != stamps.dt.normalize()).any())
         parts = (*_DATE_PARTS, *(("hour",) if with_hour else ()), "elapsed_days")
@@ -306,13 +322,32 @@ def _to_text(s: pd.Series) -> pd.Series:
     return text.where(text != "", np.nan)
 
 
-def _non_numbers(uniques: pd.Series, counts: np.ndarray) -> list[str] | None:
+def _formatted_to_float(text: pd.Series) -> pd.Series:
+    """Numbers written with thousands separators, currency or % signs (``"$1,200.50"``,
+    ``"12 %"``) as floats, the signs dropped; anything else becomes NaN."""
+    shaped = text.where(text.str.match(_FORMATTED_NUMBER, na=False))
+    return _to_float(shaped.str.replace(_NUMBER_MARKS, "", regex=True))
+
+
+def _non_numbers(uniques: pd.Series, counts: np.ndarray, *,
+                 formatted: bool = False) -> list[str] | None:
     """The missing-value tokens ('?', 'n/a'...) of a column of numbers written as text, or
-    None when it is not such a column. Works on distinct values, so it is cheap."""
-    head = pd.to_numeric(uniques.iloc[:1000], errors="coerce")
+    None when it is not such a column. Works on distinct values, so it is cheap.
+
+    ``formatted``: numbers may carry thousands separators, currency or % signs, and at
+    least one does.
+    """
+    def parse(values: pd.Series) -> pd.Series:
+        if formatted:
+            return _formatted_to_float(values)
+        return pd.Series(pd.to_numeric(values, errors="coerce"), index=values.index)
+
+    head = parse(uniques.iloc[:1000])
     if head.isna().sum() > max(3, 0.05 * len(head)):
         return None
-    parsed = pd.to_numeric(uniques, errors="coerce")
+    if formatted and not uniques.str.contains(_NUMBER_MARKS).any():
+        return None
+    parsed = parse(uniques)
     failed = parsed.isna().to_numpy()
     tokens = sorted(set(uniques[failed].str.lower()))
     if failed.all() or counts[failed].sum() > 0.05 * counts.sum():
@@ -342,6 +377,8 @@ def _apply(plan: _Plan, s: pd.Series) -> dict[str, pd.Series]:
     if plan.kind == "boolean" and not (ptypes.is_bool_dtype(s) or ptypes.is_numeric_dtype(s)):
         lowered = _to_text(s).str.lower()
         return {plan.outputs[0]: lowered.map(_ANY_BOOL).astype(float)}
+    if plan.formatted:
+        return {plan.outputs[0]: _formatted_to_float(_to_text(s))}
     return {plan.outputs[0]: _to_float(_to_text(s) if plan.from_strings else s)}
 
 

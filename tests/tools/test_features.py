@@ -186,3 +186,35 @@ def test_non_numbers_in_a_numeric_column_are_reported(caplog: pytest.LogCaptureF
         out = prep.transform(new)
     assert np.isnan(out["x"].iloc[0]) and out["x"].iloc[1] == 2.0
     assert "1 value(s) are not numbers" in caplog.text and "abc" in caplog.text
+
+
+def test_numbers_formatted_by_a_spreadsheet_are_read_as_numbers() -> None:
+    rng = np.random.default_rng(3)
+    income = rng.lognormal(10, 0.6, 300)
+    df = pd.DataFrame({"income": [f"{v:,.2f}" for v in income],
+                       "price": [f"${v:,.0f}" for v in income * 3],
+                       "discount": [f"{v}%" for v in rng.integers(0, 30, 300)],
+                       "code": [f"{v:,}" for v in rng.permutation(300) + 5000]})
+    df.loc[7, "income"] = "n/a"
+    prep = FeaturePrep().fit(df)
+    kinds = {c.name: c.kind for c in prep.column_profiles_}
+    assert kinds == {"income": "numeric", "price": "numeric", "discount": "numeric",
+                     "code": "id"}  # dense unique integers stay an identifier
+    assert any("'income': read as numbers" in n and "['n/a'] as missing" in n
+               for n in prep.notices_)
+    out = prep.transform(df)
+    np.testing.assert_allclose(out["income"].drop(index=7), income.round(2)[df.index != 7])
+    assert np.isnan(out["income"].iloc[7])
+    new = pd.DataFrame({"income": ["1,234.5", "12", "1,2,3"], "price": ["$1,200", "-$5", "x"],
+                        "discount": ["12%", "0 %", "5"]})
+    out = prep.transform(new)
+    assert out["income"].tolist()[:2] == [1234.5, 12.0] and np.isnan(out["income"].iloc[2])
+    assert out["price"].tolist()[:2] == [1200.0, -5.0] and np.isnan(out["price"].iloc[2])
+    assert out["discount"].tolist() == [12.0, 0.0, 5.0]
+
+
+def test_text_that_only_looks_numeric_in_part_stays_text() -> None:
+    df = pd.DataFrame({"size": ["1,200", "large", "small", "medium"] * 30,
+                       "version": ["1.2.3", "1.2.4", "2.0.1", "2.1.0"] * 30})
+    kinds = [c.kind for c in FeaturePrep().fit(df).column_profiles_]
+    assert kinds == ["categorical", "categorical"]
