@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ from schemas import (
 from tools.code_model import code_pipeline
 from tools.ensemble import EnsembleChoice, select_ensemble
 from tools.leaderboard import is_scored, rank_trials
-from tools.metrics import dummy_prediction, score
+from tools.metrics import decision_threshold, dummy_prediction, fold_scores, score
 from tools.model import FittedModel, fit_final_model, sandboxed_model
 from tools.pipeline import build_pipeline
 from tools.report import HoldoutResult, write_leaderboard, write_report
@@ -78,8 +79,10 @@ def finalize_run(ctx: RunContext, state: RunState | Mapping[str, Any]) -> RunRec
             EnsembleMember(trial_id=t.trial_id, family=t.config.family, weight=w)
             for t, w in zip(choice.members, choice.weights, strict=True)),
         ensemble_cv_score=None if choice is None else choice.cv_score,
+        decision_threshold=None if model is None else model.threshold,
         holdout_score=None if holdout is None else score(
-            metric, holdout.y_true, holdout.pred, n_classes=n_classes),
+            metric, holdout.y_true, holdout.pred, n_classes=n_classes,
+            threshold=holdout.threshold),
         dummy_holdout_score=None if holdout is None else score(
             metric, holdout.y_true, holdout.dummy_pred, n_classes=n_classes),
         n_trials=len(trials), n_failed=sum(not t.ok for t in trials),
@@ -146,10 +149,17 @@ def _refit(ctx: RunContext, trials: Sequence[TrialResult], entries: Sequence[Cod
         holdout_pred = model.predict_raw(X_hold)
     else:
         model, holdout_pred = sandboxed
+    threshold = decision_threshold(metric, p.train.y, choice.oof, p.split.folds,
+                                   n_classes=p.n_classes)
+    if threshold is not None:
+        model.threshold = threshold
+        choice = dataclasses.replace(choice, cv_score=float(np.mean(fold_scores(
+            metric, p.train.y, choice.oof, p.split.folds, n_classes=p.n_classes,
+            threshold=threshold))))
     dummy = dummy_prediction(p.train.y, len(y_hold), task_type=task_type,
                              n_classes=p.n_classes)
     holdout = HoldoutResult(y_true=y_hold, pred=holdout_pred, dummy_pred=dummy,
-                            classes=p.data.classes)
+                            classes=p.data.classes, threshold=threshold)
     return model, holdout, choice
 
 

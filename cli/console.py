@@ -47,8 +47,11 @@ class RichObserver:
         self._direction = task.direction or "maximize"
         for notice in profile.notices:
             self.console.print(f"[yellow]•[/yellow] {notice}")
-        self.console.print(f"[cyan]•[/cyan] searching {n_families} model families, "
-                           f"{task.budget.n_trials} trials, {task.n_workers} worker(s)")
+        budget = f"{task.budget.n_trials} trials"
+        if task.budget.time_budget_s is not None:
+            budget += f" or {task.budget.time_budget_s:g} s, whichever comes first"
+        self.console.print(f"[cyan]•[/cyan] searching {n_families} model families, {budget}, "
+                           f"{task.n_workers} worker(s)")
         self._progress.update(self._task_id, total=task.budget.n_trials)
         self._live = Live(Group(self._progress, self._table()), console=self.console,
                           refresh_per_second=4, transient=False)
@@ -96,6 +99,9 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
         console.print(f"  final model  ensemble of {len(record.ensemble)}: {members}")
         console.print(f"               ensemble CV {record.ensemble_cv_score:.4f} "
                       "(chosen on the same folds)")
+    if record.decision_threshold is not None:
+        console.print(f"  threshold    {record.decision_threshold:.3g} on the positive class's "
+                      f"probability, chosen on out-of-fold predictions for {record.metric}")
     if record.holdout_score is not None and record.dummy_holdout_score is not None:
         console.print(f"  holdout      {record.holdout_score:.4f}   dummy baseline "
                       f"{record.dummy_holdout_score:.4f}   ({record.n_holdout} rows, scored once)")

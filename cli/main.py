@@ -22,7 +22,7 @@ from cli.bench import add_bench_parser
 from cli.exec_code import add_exec_code_parser
 from cli.memory import add_memory_parser, open_run_memory
 from cli.settings import Settings
-from schemas import Budget, ConfigError, DataError, MlpilotError, TaskSpec
+from schemas import Budget, ConfigError, DataError, MlpilotError, TaskRequest, TaskSpec
 
 if TYPE_CHECKING:
     import numpy as np
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from tools.llm import LLMClient
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_RUN_TRIALS = 30
 
 
 def mlpilot_version() -> str:
@@ -50,14 +51,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="search for the best model for a table")
     run.add_argument("data", help="CSV, TSV or Parquet file, or bundled:NAME (see 'datasets')")
-    run.add_argument("--target", required=True, help="the column to predict")
-    run.add_argument("--task", default=None, help="the request in plain words (kept in the record)")
+    run.add_argument("--target", default=None,
+                     help="the column to predict (may instead be named in --task)")
+    run.add_argument("--task", default=None, metavar="TEXT",
+                     help="the request in plain words, e.g. 'predict churn, optimise F1, ten "
+                          "minutes': it fills the target, metric, task type, budget and model "
+                          "families that no option sets (options win); kept in the record")
     run.add_argument("--task-type", choices=("binary", "multiclass", "regression"), default=None,
                      help="override the inferred task type")
     run.add_argument("--metric", default=None,
                      help="roc_auc, log_loss, accuracy, balanced_accuracy, f1, f1_macro, "
                           "f1_weighted, rmse, mae, r2 (default by task type)")
-    run.add_argument("--trials", type=int, default=30, help="number of trials (default 30)")
+    run.add_argument("--trials", type=int, default=None,
+                     help=f"number of trials (default {DEFAULT_RUN_TRIALS})")
     run.add_argument("--time-budget", type=float, default=None, metavar="S",
                      help="wall seconds for the search, from when the workers are ready; "
                           "no trial starts after it and running ones are stopped at it")
@@ -190,7 +196,8 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
     from cli.console import RichObserver, print_summary
     from tools.io import load_table
 
-    _check_range("--trials", args.trials, 1, None)
+    if args.trials is not None:
+        _check_range("--trials", args.trials, 1, None)
     _check_range("--workers", args.workers, 1, None)
     _check_range("--folds", args.folds, 2, 20)
     _check_range("--trial-memory", args.trial_memory, 256, None)
@@ -202,21 +209,28 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise ConfigError(f"The '--out' folder '{run_dir}' is not empty; choose a new one.")
 
+    table = load_table(args.data)
+    llm_name = args.llm or settings.llm
+    llm = _open_llm(llm_name, settings, seed=args.seed)
+    asked = _sentence(args, [str(c) for c in table.columns], llm, console)
+    target = args.target or asked.target
+    if target is None:
+        raise ConfigError("Name the column to predict: --target COLUMN, or in --task "
+                          "(e.g. --task 'predict churn').")
     try:
         task = TaskSpec(
-            data_path=Path(args.data), target=args.target, task_type=args.task_type,
-            metric=args.metric, seed=args.seed, n_folds=args.folds,
+            data_path=Path(args.data), target=target,
+            task_type=args.task_type or asked.task_type, metric=args.metric or asked.metric,
+            families=asked.families, seed=args.seed, n_folds=args.folds,
             holdout_fraction=args.holdout, n_workers=args.workers, description=args.task,
             ensemble=not args.no_ensemble,
-            budget=Budget(n_trials=args.trials, time_budget_s=args.time_budget,
+            budget=Budget(n_trials=args.trials or asked.n_trials or DEFAULT_RUN_TRIALS,
+                          time_budget_s=args.time_budget or asked.time_budget_s,
                           trial_timeout_s=args.trial_timeout, trial_memory_mb=args.trial_memory))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"The '{where}' setting is invalid: {first['msg']}.") from exc
-    table = load_table(args.data)
-    llm_name = args.llm or settings.llm
-    llm = _open_llm(llm_name, settings, seed=args.seed)
     make_executor = executor_factory(args.workers, args.isolation or settings.isolation)
     memory = None if args.no_memory else open_run_memory(args.memory, settings, err)
     with RichObserver(console) as observer:
@@ -260,6 +274,30 @@ def _cmd_chat(args: argparse.Namespace, settings: Settings, console: Console,
     memory = None if args.no_memory else open_run_memory(args.memory, settings, err)
     return Chat(console, settings, ask=console.input, llm=llm, llm_name=llm_name,
                 version=mlpilot_version(), memory=memory).loop()
+
+
+def _sentence(args: argparse.Namespace, columns: list[str], llm: LLMClient | None,
+              console: Console) -> TaskRequest:
+    """What ``--task`` asks for, by rules; the LLM is asked only when the rules find no
+    target and ``--target`` names none. Prints what it took from the sentence."""
+    if not args.task:
+        return TaskRequest(text="")
+    from prompts import render
+    from tools.request import parse_request, understand_request
+
+    found = parse_request(args.task, columns=columns)
+    if found.target is None and args.target is None and llm is not None:
+        found = understand_request(args.task, llm=llm, columns=columns, render=render)
+    shown = (("target", args.target, found.target), ("task type", args.task_type, found.task_type),
+             ("metric", args.metric, found.metric), ("trials", args.trials, found.n_trials),
+             ("seconds", args.time_budget, found.time_budget_s))
+    taken = [f"{label} {value!r}" if isinstance(value, str) else f"{label} {value:g}"
+             for label, option, value in shown if option is None and value is not None]
+    if found.families:
+        taken.append(f"families {', '.join(found.families)}")
+    if taken:
+        console.print(f"[cyan]•[/cyan] from --task: {'; '.join(taken)}")
+    return found
 
 
 def _open_llm(name: str, settings: Settings, *, seed: int) -> LLMClient | None:

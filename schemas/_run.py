@@ -47,6 +47,9 @@ class RunRecord(BaseModel):
     best: TrialResult | None
     ensemble: tuple[EnsembleMember, ...] = ()
     ensemble_cv_score: float | None = None  # chosen on the same folds: slightly optimistic
+    # binary task, label metric: the positive-class probability from which the final model
+    # says "positive", chosen on out-of-fold predictions (None: the more probable class)
+    decision_threshold: float | None = None
     holdout_score: float | None
     dummy_holdout_score: float | None
     n_trials: int

@@ -360,11 +360,12 @@ _STOP = {"on", "in", "from", "with", "using", "for", "the", "a", "an", "to", "of
 
 
 def _norm(name: str) -> str:
-    return re.sub(r"[\s_\-]+", "", name).lower()
+    return re.sub(r"[\W_]+", "", name).lower()
 
 
 def _match_column(name: str, columns: Sequence[str]) -> str | None:
-    """The real column a name means (exact, then case/space/underscore-insensitive)."""
+    """The real column a name means: exact, then ignoring case, spaces and punctuation
+    ("sale price" is ``Sale_Price``, "churn" is ``Churn?``)."""
     if name in columns:
         return name
     key = _norm(name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,8 @@ class EnsembleChoice:
     members: tuple[TrialResult, ...]
     weights: tuple[float, ...]
     cv_score: float
+    # the weighted out-of-fold predictions of the members, one row per training row
+    oof: np.ndarray = field(compare=False, repr=False, default_factory=lambda: np.empty(0))
 
 
 def select_ensemble(trials: Sequence[TrialResult], *, metric: str, direction: Direction,
@@ -65,7 +67,7 @@ def select_ensemble(trials: Sequence[TrialResult], *, metric: str, direction: Di
     order = sorted(counts, key=lambda i: (-counts[i], i))
     return EnsembleChoice(members=tuple(candidates[i] for i in order),
                           weights=tuple(counts[i] / len(picks) for i in order),
-                          cv_score=best_score)
+                          cv_score=best_score, oof=total / len(picks))
 
 
 def _distinct(trials: list[TrialResult]) -> list[TrialResult]:

@@ -1,7 +1,9 @@
 """Scores computed by our harness from predictions, never read from a model's own output.
 
 Classification predictions are always probabilities of shape (n, K); label metrics take
-the argmax, so every trial hands back the same kind of array whatever the metric. A
+the argmax, so every trial hands back the same kind of array whatever the metric. The
+final model of a binary task may instead label by a decision threshold on the positive
+class, chosen on out-of-fold predictions (``decision_threshold``). A
 prediction array that cannot be scored (wrong shape, NaN) raises ``ValueError``: it is a
 broken trial output, and the scoring code turns it into a failed trial.
 """
@@ -24,13 +26,19 @@ from schemas import METRICS, ConfigError, Direction, TaskType
 
 log = logging.getLogger(__name__)
 
-__all__ = ["dummy_prediction", "fold_scores", "is_better", "normalized_score", "score"]
+__all__ = ["decision_threshold", "dummy_prediction", "fold_scores", "is_better",
+           "normalized_score", "score"]
 
 _EPS = 1e-15
 
 
-def score(metric: str, y_true: np.ndarray, pred: np.ndarray, *, n_classes: int | None) -> float:
-    """The value of ``metric`` (a name from ``schemas.METRICS``) for these predictions."""
+def score(metric: str, y_true: np.ndarray, pred: np.ndarray, *, n_classes: int | None,
+          threshold: float | None = None) -> float:
+    """The value of ``metric`` (a name from ``schemas.METRICS``) for these predictions.
+
+    ``threshold``: for two classes, a row is labelled positive when its positive-class
+    probability is at least this (label metrics only; default: the more probable class).
+    """
     if metric not in METRICS:
         raise ConfigError(f"The 'metric' parameter must be one of {sorted(METRICS)}; "
                           f"got {metric!r} instead.")
@@ -43,7 +51,8 @@ def score(metric: str, y_true: np.ndarray, pred: np.ndarray, *, n_classes: int |
         raise ValueError("pred contains NaN or infinite values")
     if n_classes is None:
         return _regression(metric, y_true.astype(np.float64), pred.reshape(len(pred), -1)[:, 0])
-    return _classification(metric, y_true.astype(np.int64), _as_proba(pred, n_classes), n_classes)
+    return _classification(metric, y_true.astype(np.int64), _as_proba(pred, n_classes),
+                           n_classes, threshold)
 
 
 def _as_proba(pred: np.ndarray, n_classes: int) -> np.ndarray:
@@ -66,14 +75,18 @@ def _regression(metric: str, y: np.ndarray, p: np.ndarray) -> float:
                       "regression values (n_classes=None).")
 
 
-def _classification(metric: str, y: np.ndarray, proba: np.ndarray, k: int) -> float:
+def _classification(metric: str, y: np.ndarray, proba: np.ndarray, k: int,
+                    threshold: float | None = None) -> float:
     if metric == "roc_auc":
         return _roc_auc(y, proba, k)
     if metric == "log_loss":
         p = np.clip(proba, _EPS, 1.0)
         p = p / p.sum(axis=1, keepdims=True)
         return float(-np.mean(np.log(p[np.arange(len(y)), y])))
-    labels = proba.argmax(axis=1)
+    if threshold is not None and k == 2:
+        labels = (proba[:, 1] >= threshold).astype(np.int64)
+    else:
+        labels = proba.argmax(axis=1)
     if metric == "accuracy":
         return float(np.mean(labels == y))
     if metric == "balanced_accuracy":
@@ -97,14 +110,43 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray, k: int) -> float:
 
 
 def fold_scores(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray, *,
-                n_classes: int | None) -> list[float]:
+                n_classes: int | None, threshold: float | None = None) -> list[float]:
     """One score per fold id (ascending), from out-of-fold predictions; rows with fold < 0
     are left out."""
     y, pred, folds = np.asarray(y), np.asarray(pred), np.asarray(folds)
     if len(folds) != len(y):
         raise ValueError(f"folds has {len(folds)} entries and y {len(y)}; they must be equal")
-    return [score(metric, y[folds == f], pred[folds == f], n_classes=n_classes)
+    return [score(metric, y[folds == f], pred[folds == f], n_classes=n_classes,
+                  threshold=threshold)
             for f in np.unique(folds[folds >= 0])]
+
+
+def decision_threshold(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray, *,
+                       n_classes: int | None) -> float | None:
+    """The positive-class probability from which a binary model should say "positive",
+    for a label metric (accuracy, balanced accuracy, F1...); None for any other metric or
+    task.
+
+    Chosen on out-of-fold predictions: the candidate (0.5 and the 1st to 99th percentiles
+    of the predicted probabilities) with the best mean fold score; on a tie, the one
+    nearest 0.5. On imbalanced classes F1 at 0.5 is often far below F1 at a lower cut.
+    """
+    if n_classes != 2 or metric not in METRICS or METRICS[metric].needs_proba:
+        return None
+    proba = _as_proba(np.asarray(pred, dtype=np.float64), 2)
+    folds = np.asarray(folds)
+    inside = folds >= 0
+    candidates = np.unique(np.concatenate(
+        [[0.5], np.quantile(proba[inside, 1], np.linspace(0.01, 0.99, 99))]))
+    direction = METRICS[metric].direction
+    best: tuple[float, float] | None = None
+    for t in sorted(candidates, key=lambda c: abs(c - 0.5)):  # nearest 0.5 first wins ties
+        value = float(np.mean(fold_scores(metric, y, proba, folds, n_classes=2,
+                                          threshold=float(t))))
+        if best is None or is_better(value, best[0], direction):
+            best = (value, float(t))
+    assert best is not None
+    return best[1]
 
 
 def dummy_prediction(y_train: np.ndarray, n: int, *, task_type: TaskType,

@@ -51,6 +51,9 @@ class FittedModel:
     ``sandboxed``: the joblib bytes of the fitted pipelines' tuple when they hold
     LLM-written code; ``pipelines`` is then empty and predictions need a runner
     (see the module docstring).
+    ``threshold``: for two classes, the positive-class probability from which ``predict``
+    says the positive class (chosen for a label metric such as F1); None: the more
+    probable class.
     """
 
     prep: FeaturePrep
@@ -61,6 +64,7 @@ class FittedModel:
     classes: tuple[Any, ...] | None
     mlpilot_version: str
     sandboxed: bytes | None = None
+    threshold: float | None = None
 
     @property
     def is_classifier(self) -> bool:
@@ -107,7 +111,15 @@ class FittedModel:
         raw = self.predict_raw(X, runner=runner)
         if self.classes is None:
             return raw
-        return np.asarray(self.classes, dtype=object)[raw.argmax(axis=1)]
+        return self.labels(raw)
+
+    def labels(self, proba: np.ndarray) -> np.ndarray:
+        """Class labels for probabilities from ``predict_raw``."""
+        if self.threshold is not None and proba.shape[1] == 2:
+            codes = (proba[:, 1] >= self.threshold).astype(int)
+        else:
+            codes = proba.argmax(axis=1)
+        return np.asarray(self.classes, dtype=object)[codes]
 
     def save(self, run_dir: Path) -> Path:
         path = run_dir / MODEL_FILE
@@ -203,8 +215,7 @@ def prediction_frame(model: FittedModel, X: pd.DataFrame, *,
     raw = model.predict_raw(X, runner=runner)
     if model.classes is None:
         return pd.DataFrame({"prediction": raw})
-    labels = np.asarray(model.classes, dtype=object)[raw.argmax(axis=1)]
-    out = pd.DataFrame({"prediction": labels})
+    out = pd.DataFrame({"prediction": model.labels(raw)})
     for i, cls in enumerate(model.classes):
         out[f"proba_{cls}"] = raw[:, i]
     return out

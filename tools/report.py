@@ -67,6 +67,7 @@ class HoldoutResult:
     pred: np.ndarray  # probabilities (n, K) for classification, values (n,) for regression
     dummy_pred: np.ndarray  # same shape: the dummy baseline's prediction
     classes: tuple[Any, ...] | None  # label of each code, None for regression
+    threshold: float | None = None  # the final model's decision threshold (binary), if any
 
 
 def write_report(run_dir: Path, *, record: RunRecord, trials: Sequence[TrialResult],
@@ -145,12 +146,19 @@ def _improvement(score: float | None, dummy: float | None, direction: str) -> st
 
 
 def _final_model_words(record: RunRecord) -> str:
+    threshold = "" if record.decision_threshold is None else (
+        f"; it says the positive class from a probability of {record.decision_threshold:.3g} "
+        f"on, the decision threshold that scored best for {record.metric} on the out-of-fold "
+        "predictions")
+    if len(record.ensemble) <= 1 and threshold:
+        threshold += f" (CV {num(record.ensemble_cv_score)} at it, slightly optimistic)"
     if len(record.ensemble) <= 1:
-        return "the best trial alone, refitted on all training rows"
+        return "the best trial alone, refitted on all training rows" + threshold
     parts = ", ".join(f"{cell(m.family)} #{m.trial_id} ({m.weight:.0%})" for m in record.ensemble)
     return (f"a weighted average of {len(record.ensemble)} trials chosen greedily on their "
             f"out-of-fold predictions: {parts}; CV {num(record.ensemble_cv_score)} (chosen on "
-            "the same folds, so slightly optimistic), each refitted on all training rows")
+            "the same folds, so slightly optimistic), each refitted on all training rows"
+            + threshold)
 
 
 def _headline(record: RunRecord, holdout: HoldoutResult | None) -> list[str]:
@@ -352,15 +360,18 @@ def _holdout_section(record: RunRecord, holdout: HoldoutResult | None,
         pred, dummy = np.column_stack([1 - pred, pred]), np.column_stack([1 - dummy, dummy])
     classes = [str(c) for c in (holdout.classes or range(pred.shape[1]))]
     return [*lines, *_classification_lines(record.task_type == "binary", y.astype(int), pred,
-                                           dummy, classes, plots)]
+                                           dummy, classes, plots, holdout.threshold)]
 
 
 def _classification_lines(binary: bool, y: np.ndarray, pred: np.ndarray, dummy: np.ndarray,
-                          classes: Sequence[str], plots: Path) -> list[str]:
+                          classes: Sequence[str], plots: Path,
+                          threshold: float | None = None) -> list[str]:
     """Accuracy against the dummy, the ROC curve (binary) and the confusion matrix."""
     if binary:
-        rule = "at a 0.5 threshold on the positive class"
-        labels, dummy_labels = (pred[:, 1] >= 0.5).astype(int), (dummy[:, 1] >= 0.5).astype(int)
+        cut = 0.5 if threshold is None else threshold
+        rule = (f"at a {cut:.3g} threshold on the positive class"
+                + ("" if threshold is None else " (the model's decision threshold)"))
+        labels, dummy_labels = (pred[:, 1] >= cut).astype(int), (dummy[:, 1] >= 0.5).astype(int)
     else:
         rule = "(most probable class)"
         labels, dummy_labels = pred.argmax(axis=1), dummy.argmax(axis=1)

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from agents import SearchSettings, execute_run, read_request, read_run_record
@@ -83,3 +84,34 @@ def test_search_settings_change_the_sampler_and_drop_the_defaults(tmp_path: Path
     with_defaults = execute_run(task, table, run_dir=tmp_path / "defaults",
                                 make_executor=in_process, version="test").record
     assert with_defaults.trials_by_source == {"default": 4}
+
+
+def test_a_run_for_f1_on_rare_positives_chooses_a_decision_threshold(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    n = 800
+    x = rng.normal(size=(n, 3))
+    y = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(scale=1.0, size=n) > 2.0, "yes", "no")
+    table = pd.DataFrame(x, columns=["a", "b", "c"]).assign(churn=y)
+    task = TaskSpec(data_path=Path("churn.csv"), target="churn", metric="f1",
+                    budget=Budget(n_trials=1), n_folds=3, families=("linear",))
+    record = execute_run(task, table, run_dir=tmp_path / "run", make_executor=in_process,
+                         version="test").record
+    assert record.decision_threshold is not None and record.decision_threshold < 0.5
+    assert record.ensemble_cv_score is not None and record.best is not None
+    assert record.ensemble_cv_score > record.best.cv_score + 0.05  # the trial's F1 at 0.5
+    model = load_model(tmp_path / "run")
+    assert model.threshold == record.decision_threshold
+    frame = prediction_frame(model, table.drop(columns=["churn"]))
+    at_cut = np.where(frame["proba_yes"] >= record.decision_threshold, "yes", "no")
+    assert (frame["prediction"] == at_cut).all()
+    assert "decision threshold" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_a_run_for_roc_auc_keeps_the_most_probable_class(tmp_path: Path) -> None:
+    table = load_bundled("breast_cancer")
+    task = TaskSpec(data_path=Path("bundled:breast_cancer"), target="diagnosis",
+                    budget=Budget(n_trials=1), n_folds=3)
+    record = execute_run(task, table, run_dir=tmp_path / "run", make_executor=in_process,
+                         version="test").record
+    assert record.decision_threshold is None
+    assert load_model(tmp_path / "run").threshold is None

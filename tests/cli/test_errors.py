@@ -189,3 +189,12 @@ def test_bench_refuses_a_folder_run_with_another_budget(capsys: pytest.CaptureFi
     code, err = _run(capsys, "bench", "smoke", "--methods", "tpe", "--trials", "30",
                      "--out", str(out))
     _assert_one_line_error(code, err, "--trials 10")
+
+
+def test_no_target_in_the_options_or_the_sentence(capsys: pytest.CaptureFixture[str],
+                                                  table: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    code, err = _run(capsys, "run", str(table), "--task", "optimise F1 in ten minutes",
+                     "--llm", "none", "--out", str(out))
+    _assert_one_line_error(code, err, "Name the column to predict", "--target")
+    assert not out.exists()

@@ -117,3 +117,28 @@ def test_time_budget_stops_the_search(tmp_path: Path) -> None:
     assert "time budget" in record["stop_reason"]
     # no new trial after the deadline, running ones stopped at it (start-up and slack allowed)
     assert record["search_time_s"] < 12 + 8
+
+
+def test_a_sentence_names_the_target_metric_budget_and_families(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rng = np.random.default_rng(0)
+    n = 600
+    df = pd.DataFrame({"tenure": rng.integers(1, 60, n), "spend": rng.lognormal(3, 1, n)})
+    churn = (df["tenure"] < 12) & (rng.random(n) < 0.6) | (rng.random(n) < 0.05)
+    df["Churned?"] = np.where(churn, "Yes", "No")
+    data = tmp_path / "churn.csv"
+    df.to_csv(data, index=False)
+    out = tmp_path / "run"
+    code = main(["run", str(data), "--task", "predict churned, optimise F1, 3 trials, only "
+                 "linear models and knn", "--trials", "2", "--llm", "none", "--no-memory",
+                 "--out", str(out)])
+    assert code == 0
+    said = capsys.readouterr().out
+    assert "from --task: target 'Churned?'; metric 'f1'; families linear, knn" in said
+    record = _run_json(out)
+    assert record["task"]["target"] == "Churned?" and record["metric"] == "f1"
+    assert record["n_trials"] == 2  # --trials wins over the sentence's 3
+    assert {t["config"]["family"] for t in
+            map(json.loads, (out / "trials.jsonl").read_text().splitlines())} <= {"linear", "knn"}
+    assert record["task"]["description"].startswith("predict churned")
+    assert record["decision_threshold"] is not None

@@ -9,7 +9,14 @@ import pytest
 from sklearn import metrics as skm
 
 from schemas import METRICS, ConfigError
-from tools.metrics import dummy_prediction, fold_scores, is_better, normalized_score, score
+from tools.metrics import (
+    decision_threshold,
+    dummy_prediction,
+    fold_scores,
+    is_better,
+    normalized_score,
+    score,
+)
 
 _RNG = np.random.default_rng(42)
 _Y_BIN = _RNG.integers(0, 2, 200)
@@ -119,3 +126,34 @@ def test_normalized_score_in_both_directions() -> None:
     assert normalized_score(0.5, dummy=0.7, best=0.3) == pytest.approx(0.5)
     assert normalized_score(0.7, dummy=0.7, best=0.3) == 0.0
     assert normalized_score(0.4, dummy=0.4, best=0.4) == 0.0
+
+
+def test_a_threshold_labels_rows_from_the_positive_probability() -> None:
+    y = np.array([0, 0, 1, 1])
+    p1 = np.array([0.1, 0.3, 0.35, 0.9])
+    assert score("accuracy", y, p1, n_classes=2) == 0.75
+    assert score("accuracy", y, p1, n_classes=2, threshold=0.32) == 1.0
+    assert score("f1", y, p1, n_classes=2, threshold=0.05) == pytest.approx(2 / 3)
+    assert score("roc_auc", y, p1, n_classes=2, threshold=0.32) == 1.0  # no labels involved
+
+
+def test_the_decision_threshold_is_chosen_on_folds_for_label_metrics_only() -> None:
+    rng = np.random.default_rng(1)
+    n = 2000
+    y = (rng.random(n) < 0.1).astype(int)
+    p1 = np.clip(0.08 + 0.25 * y + rng.normal(scale=0.08, size=n), 0, 1)  # positives < 0.5
+    folds = np.arange(n) % 4
+    t = decision_threshold("f1", y, p1, folds, n_classes=2)
+    assert t is not None and 0.1 < t < 0.4
+    assert np.mean(fold_scores("f1", y, p1, folds, n_classes=2, threshold=t)) > 0.5
+    assert np.mean(fold_scores("f1", y, p1, folds, n_classes=2)) < 0.1
+    for metric in ("roc_auc", "log_loss"):
+        assert decision_threshold(metric, y, p1, folds, n_classes=2) is None
+    three = np.tile([0.2, 0.3, 0.5], (n, 1))
+    assert decision_threshold("accuracy", y, three, folds, n_classes=3) is None
+
+
+def test_separable_predictions_keep_the_threshold_nearest_one_half() -> None:
+    y = np.array([0, 1] * 50)
+    p1 = np.where(y == 1, 0.9, 0.1)
+    assert decision_threshold("accuracy", y, p1, np.arange(100) % 5, n_classes=2) == 0.5
