@@ -26,7 +26,7 @@ from schemas import ColumnKind, ColumnProfile, ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeaturePrep"]
+__all__ = ["FeaturePrep", "formatted_numbers"]
 
 _BOOL_TOKENS = ({"true": 1.0, "false": 0.0}, {"yes": 1.0, "no": 0.0},
                 {"y": 1.0, "n": 0.0}, {"t": 1.0, "f": 0.0})
@@ -205,7 +205,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             note = "read as numbers, without thousands separators, currency and % signs"
             if bad:
                 note += f"; treated {bad} as missing"
-            numbers = _formatted_to_float(_to_text(s)).dropna()
+            numbers = formatted_numbers(_to_text(s)).dropna()
             return self._classify_numbers(name, numbers, note, from_strings=True,
                                           formatted=True)
         sample = uniques.iloc[: self.sample_size]
@@ -322,7 +322,7 @@ def _to_text(s: pd.Series) -> pd.Series:
     return text.where(text != "", np.nan)
 
 
-def _formatted_to_float(text: pd.Series) -> pd.Series:
+def formatted_numbers(text: pd.Series) -> pd.Series:
     """Numbers written with thousands separators, currency or % signs (``"$1,200.50"``,
     ``"12 %"``) as floats, the signs dropped; anything else becomes NaN."""
     shaped = text.where(text.str.match(_FORMATTED_NUMBER, na=False))
@@ -339,7 +339,7 @@ def _non_numbers(uniques: pd.Series, counts: np.ndarray, *,
     """
     def parse(values: pd.Series) -> pd.Series:
         if formatted:
-            return _formatted_to_float(values)
+            return formatted_numbers(values)
         return pd.Series(pd.to_numeric(values, errors="coerce"), index=values.index)
 
     head = parse(uniques.iloc[:1000])
@@ -378,7 +378,7 @@ def _apply(plan: _Plan, s: pd.Series) -> dict[str, pd.Series]:
         lowered = _to_text(s).str.lower()
         return {plan.outputs[0]: lowered.map(_ANY_BOOL).astype(float)}
     if plan.formatted:
-        return {plan.outputs[0]: _formatted_to_float(_to_text(s))}
+        return {plan.outputs[0]: formatted_numbers(_to_text(s))}
     return {plan.outputs[0]: _to_float(_to_text(s) if plan.from_strings else s)}
 
 

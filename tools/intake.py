@@ -27,6 +27,7 @@ from schemas import (
     TaskSpec,
     TaskType,
 )
+from tools.features import formatted_numbers
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,9 @@ def prepare(task: TaskSpec, df: pd.DataFrame) -> PreparedData:
     if task_type == "regression":
         numbers = _numeric(y)
         assert numbers is not None, "checked by _infer or _check_given_type"
+        if not ptypes.is_numeric_dtype(y) and pd.to_numeric(y, errors="coerce").isna().any():
+            notices.append(f"read the target {task.target!r} as numbers, without thousands "
+                           "separators, currency and % signs")
         y_arr, classes = numbers.to_numpy(dtype=np.float64), None
     else:
         y_arr, classes = _encode_classes(y, task.target)
@@ -157,6 +161,8 @@ def _numeric(y: pd.Series) -> pd.Series | None:
         return None
     uniques = pd.unique(y.astype(object))  # parse each distinct value once
     parsed = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+    if parsed.isna().any():  # "$1,200", "12%"...
+        parsed = formatted_numbers(pd.Series(uniques, dtype=object).astype(str).str.strip())
     if parsed.isna().any():
         return None
     lookup = dict(zip(uniques, parsed.astype(float), strict=True))

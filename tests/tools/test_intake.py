@@ -176,3 +176,17 @@ def test_too_few_rows_says_how_many_are_needed() -> None:
 def test_metric_unfit_for_inferred_task() -> None:
     with pytest.raises(ConfigError, match="'r2' does not fit a multiclass task"):
         prepare(_task("species", metric="r2"), load_bundled("iris"))
+
+
+def test_a_target_of_formatted_amounts_is_a_number_to_predict() -> None:
+    rng = np.random.default_rng(0)
+    price = rng.normal(250_000, 40_000, 120).round()
+    df = pd.DataFrame({"rooms": rng.integers(1, 6, 120),
+                       "price": [f"${v:,.0f}" for v in price]})
+    data = prepare(TaskSpec(data_path=Path("houses.csv"), target="price"), df)
+    assert data.task.task_type == "regression" and data.task.metric == "rmse"
+    np.testing.assert_allclose(data.y, price)
+    assert any("read the target 'price' as numbers" in n for n in data.notices)
+    plain = prepare(TaskSpec(data_path=Path("h.csv"), target="price"),
+                    df.assign(price=price.astype(str)))
+    assert plain.task.task_type == "regression" and not plain.notices
