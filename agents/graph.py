@@ -59,7 +59,7 @@ from schemas import (
     Verdict,
     is_code_family,
 )
-from tools.catalog import default_config
+from tools.catalog import cheapest_first, default_config
 from tools.leaderboard import is_scored, rank_trials
 
 log = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ def profile(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.observer.on_search_start(p.task, p.profile, len(p.spaces))
     queue = [Proposal(config=default_config(s), source="default",
                       rationale="the family's expert default")
-             for s in p.spaces] if ctx.settings.defaults else []
+             for s in cheapest_first(p.spaces)] if ctx.settings.defaults else []
     return {"queue": queue, "policy": initial_policy(ctx.planner is not None),
             "startup_s": time.monotonic() - t0, "search_s": 0.0, "trials": [],
             "verdicts": [], "code_entries": [], "code_queue": [], "round_code": []}

@@ -59,7 +59,7 @@ from schemas import (
     TrialConfig,
     TrialSource,
 )
-from tools.catalog import default_config, validate_against
+from tools.catalog import cheapest_first, default_config, validate_against
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +196,10 @@ class OptunaSearch:
         return added
 
     def enqueue_defaults(self) -> int:
-        """Queue every family's default configuration; returns how many were new."""
-        return sum(self._enqueue(default_config(s), "default") for s in self.spaces)
+        """Queue every family's default configuration, cheapest to fit first (see
+        ``tools.catalog.DEFAULTS_ORDER``); returns how many were new."""
+        return sum(self._enqueue(default_config(s), "default")
+                   for s in cheapest_first(self.spaces))
 
     def add_finished(self, config: TrialConfig, value: float | None,
                      source: TrialSource) -> int:

@@ -18,7 +18,14 @@ from tools.bo import (
     params_to_config,
     space_distributions,
 )
-from tools.catalog import FAMILY_NAMES, catalog, default_config, get_family, validate_config
+from tools.catalog import (
+    DEFAULTS_ORDER,
+    FAMILY_NAMES,
+    catalog,
+    default_config,
+    get_family,
+    validate_config,
+)
 
 
 def _search(tmp_path: Path, **kwargs: object) -> OptunaSearch:
@@ -67,7 +74,8 @@ def test_defaults_come_first_with_their_source(tmp_path: Path) -> None:
     search = _search(tmp_path)
     assert search.enqueue_defaults() == len(FAMILY_NAMES)
     asked = [search.ask() for _ in FAMILY_NAMES]
-    assert [config.family for _, config, _ in asked] == list(FAMILY_NAMES)
+    assert [config.family for _, config, _ in asked] == list(DEFAULTS_ORDER)  # cheap first
+    assert sorted(DEFAULTS_ORDER) == sorted(FAMILY_NAMES)
     assert all(source == "default" for _, _, source in asked)
     for _, config, _ in asked:
         assert config == default_config(get_family(config.family, "binary"))
