@@ -78,6 +78,9 @@ def _kind_of(p: Path) -> tuple[str, str | None]:
         return "tsv", compression
     if base in _CSV_EXT:
         return "csv", compression
+    if base in (".xlsx", ".xls", ".xlsm", ".ods"):
+        raise DataError(f"The data file '{p}' is a spreadsheet; save the sheet as CSV "
+                        "(File > Save As > CSV) and pass that file.")
     raise DataError(f"The data file '{p}' has an unknown extension "
                     f"{''.join(p.suffixes)!r}; accepted are {list(ACCEPTED_EXTENSIONS)} "
                     "or 'bundled:NAME'.")

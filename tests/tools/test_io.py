@@ -123,9 +123,16 @@ def test_broken_parquet(tmp_path: Path) -> None:
 
 
 def test_unknown_extension_lists_accepted(tmp_path: Path) -> None:
-    path = tmp_path / "data.xlsx"
+    path = tmp_path / "data.json"
     path.write_text("a,b\n1,2\n")
-    with pytest.raises(DataError, match=r"unknown extension '\.xlsx'; accepted are \['\.csv'"):
+    with pytest.raises(DataError, match=r"unknown extension '\.json'; accepted are \['\.csv'"):
+        load_table(path)
+
+
+def test_a_spreadsheet_is_asked_for_as_csv(tmp_path: Path) -> None:
+    path = tmp_path / "Data.XLSX"
+    path.write_bytes(b"PK\x03\x04")
+    with pytest.raises(DataError, match="is a spreadsheet; save the sheet as CSV"):
         load_table(path)
 
 
