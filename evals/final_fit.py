@@ -12,8 +12,9 @@ it, each scored once on the run's holdout.
 
     python -m evals.final_fit RUNS_DIR [--match breast_cancer] [--out FILE]
 
-Reported per run: both holdout scores, both fit times; per task, the mean of each and how
-often ``folds`` was better, level or worse.
+Reported per run: both holdout scores (a label metric at the 0.5 cut for both: the
+decision threshold is another question, see ``evals.threshold``), both fit times; per
+task, the mean of each and how often ``folds`` was better, level or worse.
 """
 
 from __future__ import annotations

@@ -1,0 +1,39 @@
+"""The threshold and final-fit evaluations, run small on a real table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evals import final_fit, threshold
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_threshold_eval_scores_one_model_two_ways_and_resumes(tmp_path: Path) -> None:
+    assert threshold.main(["--datasets", "fair", "--seeds", "0", "--trials", "2",
+                           "--out", str(tmp_path)]) == 0
+    [row] = json.loads((tmp_path / "results.json").read_text())
+    assert row["dataset"] == "fair" and row["n_trials"] == 2
+    assert 0.0 < row["threshold"] < 1.0
+    assert row["at_threshold"] >= row["at_half"] - 0.05  # chosen on folds, not the holdout
+    assert "| fair |" in (tmp_path / "results.md").read_text()
+    (tmp_path / "fair-s0-f1" / "study.journal").unlink()  # a rerun reads the row, runs nothing
+    assert threshold.main(["--datasets", "fair", "--seeds", "0", "--trials", "2",
+                           "--out", str(tmp_path)]) == 0
+
+
+def test_the_final_fit_eval_replays_a_run_folder(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    runs = tmp_path / "runs"
+    assert threshold.main(["--datasets", "breast_cancer", "--seeds", "1", "--trials", "2",
+                           "--out", str(runs)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "rows.jsonl"
+    assert final_fit.main([str(runs), "--out", str(out)]) == 0
+    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert row["task"] == "breast_cancer" and row["metric"] == "f1"
+    assert 0.8 < row["refit"] <= 1.0 and 0.8 < row["folds"] <= 1.0
+    assert "| breast_cancer | f1 | 1 |" in capsys.readouterr().out
