@@ -1,13 +1,37 @@
-"""Paired comparisons of two methods run on the same datasets and seeds."""
+"""Paired comparisons of two methods run on the same datasets and seeds, and the
+resumable rows of the evaluations that make them."""
 
 from __future__ import annotations
 
+import json
+import shutil
 import statistics
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from schemas import Direction, TrialResult
 from tools.metrics import is_better
+
+ROW_FILE = "eval_row.json"  # what a finished evaluation run leaves in its folder
+
+
+def finished_row(run_dir: Path) -> dict[str, Any] | None:
+    """The row a finished evaluation run left in ``run_dir``; otherwise None, and a folder
+    left by an unfinished run is removed so that the run starts over."""
+    done = run_dir / ROW_FILE
+    if done.is_file():
+        row: dict[str, Any] = json.loads(done.read_text())
+        return row
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    return None
+
+
+def save_row(run_dir: Path, row: dict[str, Any]) -> dict[str, Any]:
+    """Mark the run in ``run_dir`` finished, with ``row``; returns ``row``."""
+    (run_dir / ROW_FILE).write_text(json.dumps(row))
+    return row
 
 
 def best_after(trials: Sequence[TrialResult], n: int, direction: Direction) -> float | None:

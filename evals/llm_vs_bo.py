@@ -19,7 +19,6 @@ import argparse
 import json
 import logging
 import os
-import shutil
 import statistics
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import execute_run, read_trials
-from evals._compare import best_after, paired_table
+from evals._compare import best_after, finished_row, paired_table, save_row
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
@@ -53,12 +52,8 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
             yield p
 
     run_dir = root / f"{dataset}-s{seed}-{method}"
-    done = run_dir / "eval_row.json"
-    if done.is_file():  # a rerun of the command skips finished runs
-        row: dict[str, Any] = json.loads(done.read_text())
+    if (row := finished_row(run_dir)) is not None:  # a rerun of the command skips it
         return row
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # an unfinished run starts over
     record = execute_run(task, load_bundled(dataset), run_dir=run_dir, make_executor=pool,
                          version="eval", llm=llm, llm_name=method).record
     trials = read_trials(run_dir)
@@ -73,8 +68,7 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
     }
     for n in CHECKPOINTS:
         row[f"best_after_{n}"] = best_after(trials, n, record.direction)
-    done.write_text(json.dumps(row))
-    return row
+    return save_row(run_dir, row)
 
 
 def markdown(rows: Sequence[dict[str, Any]]) -> str:

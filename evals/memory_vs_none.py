@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import MemoryUse, execute_run, read_trials
-from evals._compare import best_after, paired_table
+from evals._compare import best_after, finished_row, paired_table, save_row
 from memory import SEED_FILE, InMemoryRunStore, read_jsonl
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, MemoryRecord, TaskSpec
@@ -39,12 +38,8 @@ logger = logging.getLogger(__name__)
 def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
             seed_records: Sequence[MemoryRecord]) -> dict[str, Any]:
     run_dir = root / f"{dataset}-s{seed}-{method}"
-    done = run_dir / "eval_row.json"
-    if done.is_file():
-        row: dict[str, Any] = json.loads(done.read_text())
+    if (row := finished_row(run_dir)) is not None:
         return row
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
     spec = BUNDLED[dataset]
     task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=spec.target, seed=seed,
                     budget=Budget(n_trials=n_trials))
@@ -69,8 +64,7 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
            "by_source": record.trials_by_source,
            "best_after_5": best_after(trials, 5, record.direction),
            "best_after_all": best_after(trials, n_trials, record.direction)}
-    done.write_text(json.dumps(row))
-    return row
+    return save_row(run_dir, row)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from agents import execute_run, holdout_rows, prepare_data
+from evals._compare import finished_row, save_row
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
@@ -44,12 +44,8 @@ def _in_process(bundle: DataBundle, scratch: Path) -> Iterator[InProcessExecutor
 
 def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path) -> dict[str, Any]:
     run_dir = root / f"{dataset}-s{seed}-{metric}"
-    done = run_dir / "eval_row.json"
-    if done.is_file():
-        row: dict[str, Any] = json.loads(done.read_text())
-        return row
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
+    if (done := finished_row(run_dir)) is not None:
+        return done
     table = load_bundled(dataset)
     task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=BUNDLED[dataset].target,
                     metric=metric, seed=seed, budget=Budget(n_trials=n_trials))
@@ -66,8 +62,7 @@ def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path) -> 
     row = {"dataset": dataset, "seed": seed, "metric": metric, "n_trials": record.n_trials,
            "positives": float(np.mean(y_hold == 1)), "threshold": record.decision_threshold,
            "at_half": at_half, "at_threshold": at_threshold}
-    done.write_text(json.dumps(row))
-    return row
+    return save_row(run_dir, row)
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:

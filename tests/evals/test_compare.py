@@ -1,10 +1,10 @@
-"""The paired comparison the evals print: means over shared seeds and the win tally."""
+"""The paired comparison the evals print, and the rows that let an eval resume."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from evals._compare import best_after, paired_table
+from evals._compare import best_after, finished_row, paired_table, save_row
 from schemas import TrialConfig, TrialResult
 
 
@@ -39,3 +39,14 @@ def test_best_after_follows_trial_order_and_skips_failures() -> None:
     assert best_after(trials, 2, "minimize") == 0.5
     assert best_after(trials, 3, "minimize") == 0.1
     assert best_after(trials, 1, "maximize") == 0.5
+
+
+def test_a_finished_run_is_read_back_and_an_unfinished_one_cleared(tmp_path: Path) -> None:
+    run_dir = tmp_path / "iris-s0-none"
+    run_dir.mkdir()
+    (run_dir / "trials.jsonl").write_text("half a run")
+    assert finished_row(run_dir) is None and not run_dir.exists()
+    run_dir.mkdir()
+    assert save_row(run_dir, {"holdout": 0.5}) == {"holdout": 0.5}
+    assert finished_row(run_dir) == {"holdout": 0.5}
+    assert finished_row(tmp_path / "never-started") is None
