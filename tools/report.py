@@ -207,14 +207,16 @@ def _headline(record: RunRecord, holdout: HoldoutResult | None) -> list[str]:
 
 def _data_section(record: RunRecord, profile: DatasetProfile) -> list[str]:
     n_train = max(record.n_rows - record.n_holdout, 0)
+    n_dates = sum(c.kind == "datetime" and c.used for c in profile.columns)
     lines = [
         "## The data", "",
         f"- **{record.n_rows}** rows with a target; **{profile.n_rows_dropped}** dropped because "
         f"the target `{cell(profile.target)}` was missing.",
         f"- **{record.n_holdout}** rows held out for the final test; **{n_train}** used for the "
         f"search. The profile below describes the training part ({profile.n_rows} rows).",
-        f"- Features used: {profile.n_numeric} numeric, {profile.n_categorical} categorical; "
-        f"{num(profile.missing_fraction * 100, 1)}% of their cells are missing.",
+        f"- Features used: {profile.n_numeric} numeric, {profile.n_categorical} categorical"
+        + (f", {n_dates} date (expanded into parts)" if n_dates else "")
+        + f"; {num(profile.missing_fraction * 100, 1)}% of their cells are missing.",
     ]
     kinds = Counter(c.kind for c in profile.columns)
     if kinds:

@@ -85,6 +85,7 @@ def test_messy_table_runs_without_help_and_predicts(tmp_path: Path,
     assert record["task_type"] == "multiclass"
     notices = " ".join(record["notices"])
     assert "penguin_id" in notices and "station" in notices and "notes" in notices
+    assert ", 1 date (expanded into parts);" in (out / "report.md").read_text()
     assert record["holdout_score"] < record["dummy_holdout_score"]  # log loss: lower is better
 
     new = _messy_table().drop(columns=["species"]).head(25).sample(frac=1.0, random_state=0)
