@@ -147,6 +147,14 @@ def _ensemble_line(record: RunRecord) -> str | None:
     return f"The final model averages {len(record.ensemble)} trials: {members}{cv}."
 
 
+def _threshold_line(record: RunRecord) -> str | None:
+    if record.decision_threshold is None:
+        return None
+    return (f"It says the positive class from a probability of "
+            f"{record.decision_threshold:.3g} on: the decision threshold that scored best for "
+            f"{record.metric} on the out-of-fold predictions (the holdout never chose it).")
+
+
 def _gap(record: RunRecord, a: TrialResult, b: TrialResult) -> float:
     """How far ``b`` is behind ``a`` (positive when ``a`` is better)."""
     diff = float(a.cv_score or 0.0) - float(b.cv_score or 0.0)
@@ -172,7 +180,8 @@ def _why_best(record: RunRecord, trials: Sequence[TrialResult],
                 *_failures(record, trials, None)]
     best = record.best
     lines = [_best_line(record), _params_line(best)]
-    lines += [line for line in (_ensemble_line(record), _holdout_line(record)) if line]
+    lines += [line for line in (_ensemble_line(record), _threshold_line(record),
+                                _holdout_line(record)) if line]
     others = [s for s in _families(record, trials)
               if s.family != best.config.family and s.best is not None]
     if others:
@@ -271,7 +280,8 @@ def _summary(record: RunRecord, trials: Sequence[TrialResult]) -> list[str]:
         lines.append(_best_line(record))
     else:
         lines.append("No trial produced a score.")
-    lines += [line for line in (_ensemble_line(record), _holdout_line(record)) if line]
+    lines += [line for line in (_ensemble_line(record), _threshold_line(record),
+                                _holdout_line(record)) if line]
     lines.append(f"The search stopped because: {record.stop_reason}. It took "
                  f"{seconds(record.search_time_s)} of search and {seconds(record.total_time_s)} "
                  "in all.")

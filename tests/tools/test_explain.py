@@ -121,6 +121,15 @@ def test_why_best_with_an_ensemble() -> None:
     text = answer(_ask("why_best"), record=record, trials=trials)
     assert "averages 2 trials: #1 random_forest (0.60), #2 hist_gb (0.40)" in text
     assert "its CV accuracy is 0.9650" in text and "final ensemble scored 0.9333" in text
+    assert "decision threshold" not in text
+
+
+def test_why_best_names_the_decision_threshold() -> None:
+    trials = _trials()
+    record = _record(trials, task_type="binary", metric="f1", decision_threshold=0.2371)
+    text = answer(_ask("why_best"), record=record, trials=trials)
+    assert ("It says the positive class from a probability of 0.237 on: the decision "
+            "threshold that scored best for f1 on the out-of-fold predictions") in text
 
 
 def test_why_best_when_nothing_scored() -> None:
