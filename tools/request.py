@@ -133,6 +133,12 @@ _TYPE_CUES: dict[str, re.Pattern[str]] = {  # words that back an LLM's task type
 }
 
 
+# words without which a sentence names no model family: an LLM's families for it are dropped
+_FAMILY_CUES = re.compile(r"model|forest|tree|boost|gbm|linear|logistic|ridge|lasso|neighbo|knn|"
+                          r"svm|support\s+vector|kernel|network|mlp|neural|perceptron|deep",
+                          re.IGNORECASE)
+
+
 def understand_request(text: str, *, llm: LLMClient | None,
                        columns: Sequence[str] | None = None,
                        render: Renderer | None = None) -> TaskRequest:
@@ -173,7 +179,7 @@ def understand_request(text: str, *, llm: LLMClient | None,
 def _checked(answer: IntakeAnswer, text: str, columns: Sequence[str] | None) -> dict[str, object]:
     """The LLM's values that pass the rules; None for each that does not."""
     families = None
-    if answer.families:
+    if answer.families and _FAMILY_CUES.search(text):
         names = {f for value in answer.families for f in (_family_names(value) or ())}
         families = tuple(f for f in FAMILY_NAMES if f in names) or None
     task_type = answer.task_type

@@ -214,7 +214,7 @@ def test_llm_fills_only_what_the_rules_left_empty() -> None:
     assert request.n_trials == 20
     assert request.target == "LotArea"  # a real column, filled by the LLM
     assert request.metric == "mae"
-    assert request.families == ("random_forest",)
+    assert request.families is None  # the sentence names no model: no restriction invented
     assert request.missing == ()
     assert [c.purpose for c in llm.calls] == ["intake"]
     prompt = fake.requests[0][0]["content"]
@@ -234,6 +234,19 @@ def test_llm_values_that_fail_the_rules_are_dropped() -> None:
     assert (request.metric, request.n_trials, request.time_budget_s) == (None, None, None)
     assert request.families is None
     assert request.missing == ("target",)
+
+
+def test_llm_families_need_a_sentence_that_speaks_of_models() -> None:
+    every = ["linear", "random_forest", "extra_trees", "hist_gb", "knn", "svm", "mlp"]
+    llm = scripted_client([_answer(target="SalePrice", families=every)])
+    request = understand_request("will the house sell high? house.csv", llm=llm,
+                                 columns=_HOUSE, render=prompts.render)
+    assert request.target == "SalePrice" and request.families is None
+    text = "house.csv, target SalePrice, stick to the bagging model family"
+    assert parse_request(text, columns=_HOUSE).families is None  # the rules miss it...
+    llm = scripted_client([_answer(families=["random forest"])])
+    request = understand_request(text, llm=llm, columns=_HOUSE, render=prompts.render)
+    assert request.families == ("random_forest",)  # ...and the LLM may fill it
 
 
 def test_llm_numbers_must_be_in_the_sentence() -> None:
