@@ -219,7 +219,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
                             f"{words:.1f} words on average)", n_unique=n_unique)
         if share >= self.id_unique_ratio and (n_present >= 20 or _id_name(name)):
             return _id_finding(share, n_unique)
-        return _Finding("categorical", n_unique=n_unique)
+        return _Finding("categorical", _case_variants(uniques), n_unique=n_unique)
 
     def _date_format(self, sample: pd.Series) -> str | None:
         """The one format that parses (nearly) all sampled values, or None."""
@@ -327,6 +327,20 @@ def formatted_numbers(text: pd.Series) -> pd.Series:
     ``"12 %"``) as floats, the signs dropped; anything else becomes NaN."""
     shaped = text.where(text.str.match(_FORMATTED_NUMBER, na=False))
     return _to_float(shaped.str.replace(_NUMBER_MARKS, "", regex=True))
+
+
+def _case_variants(uniques: pd.Series) -> str | None:
+    """A notice when some categories differ only in letter case ('Pro' and 'pro'): they
+    stay apart, since a code's case may matter, but a person may want to merge them."""
+    folded = uniques.str.casefold()
+    clashes = uniques[folded.duplicated(keep=False)]
+    if clashes.empty:
+        return None
+    groups = clashes.groupby(folded[clashes.index], sort=True)
+    shown = ["/".join(sorted(map(repr, g))) for _, g in list(groups)[:3]]
+    more = "" if groups.ngroups <= 3 else f" and {groups.ngroups - 3} more"
+    return (f"categories that differ only in letter case are kept apart: "
+            f"{', '.join(shown)}{more}")
 
 
 def _non_numbers(uniques: pd.Series, counts: np.ndarray, *,

@@ -218,3 +218,13 @@ def test_text_that_only_looks_numeric_in_part_stays_text() -> None:
                        "version": ["1.2.3", "1.2.4", "2.0.1", "2.1.0"] * 30})
     kinds = [c.kind for c in FeaturePrep().fit(df).column_profiles_]
     assert kinds == ["categorical", "categorical"]
+
+
+def test_categories_that_differ_only_in_case_are_kept_apart_with_a_notice() -> None:
+    df = pd.DataFrame({"plan": ["Pro", "pro", "Basic ", "basic", "Free"] * 20,
+                       "city": ["Oslo", "Rome"] * 50})
+    prep = FeaturePrep().fit(df)
+    [notice] = prep.notices_
+    assert notice == ("'plan': categories that differ only in letter case are kept apart: "
+                      "'Basic'/'basic', 'Pro'/'pro'")
+    assert prep.transform(df)["plan"].nunique() == 5  # "Basic " stripped, nothing merged
