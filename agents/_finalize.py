@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from collections import Counter
@@ -32,10 +31,11 @@ from schemas import (
 from tools.code_model import code_pipeline
 from tools.ensemble import EnsembleChoice, select_ensemble
 from tools.leaderboard import is_scored, rank_trials
-from tools.metrics import decision_threshold, dummy_prediction, fold_scores, score
+from tools.metrics import decision_threshold, dummy_prediction, score
 from tools.model import FittedModel, fit_final_model, sandboxed_model
 from tools.pipeline import build_pipeline
 from tools.report import HoldoutResult, write_leaderboard, write_report
+from tools.scoring import dummy_threshold
 
 if TYPE_CHECKING:
     from agents.graph import RunState
@@ -84,7 +84,8 @@ def finalize_run(ctx: RunContext, state: RunState | Mapping[str, Any]) -> RunRec
             metric, holdout.y_true, holdout.pred, n_classes=n_classes,
             threshold=holdout.threshold),
         dummy_holdout_score=None if holdout is None else score(
-            metric, holdout.y_true, holdout.dummy_pred, n_classes=n_classes),
+            metric, holdout.y_true, holdout.dummy_pred, n_classes=n_classes,
+            threshold=holdout.dummy_threshold),
         n_trials=len(trials), n_failed=sum(not t.ok for t in trials),
         trials_by_source=dict(Counter(t.source for t in trials)),
         llm=llm, llm_handover=state["policy"].handover if "policy" in state else None,
@@ -149,17 +150,17 @@ def _refit(ctx: RunContext, trials: Sequence[TrialResult], entries: Sequence[Cod
         holdout_pred = model.predict_raw(X_hold)
     else:
         model, holdout_pred = sandboxed
-    threshold = decision_threshold(metric, p.train.y, choice.oof, p.split.folds,
-                                   n_classes=p.n_classes)
-    if threshold is not None:
-        model.threshold = threshold
-        choice = dataclasses.replace(choice, cv_score=float(np.mean(fold_scores(
-            metric, p.train.y, choice.oof, p.split.folds, n_classes=p.n_classes,
-            threshold=threshold))))
+    # the ensemble's CV score already labels each fold at the threshold the other folds
+    # chose (tools.metrics.cv_fold_scores); the final model takes the one all folds choose
+    model.threshold = decision_threshold(metric, p.train.y, choice.oof, p.split.folds,
+                                         n_classes=p.n_classes)
     dummy = dummy_prediction(p.train.y, len(y_hold), task_type=task_type,
                              n_classes=p.n_classes)
-    holdout = HoldoutResult(y_true=y_hold, pred=holdout_pred, dummy_pred=dummy,
-                            classes=p.data.classes, threshold=threshold)
+    holdout = HoldoutResult(
+        y_true=y_hold, pred=holdout_pred, dummy_pred=dummy, classes=p.data.classes,
+        threshold=model.threshold,
+        dummy_threshold=dummy_threshold(metric, p.train.y, p.split.folds,
+                                        n_classes=p.n_classes))
     return model, holdout, choice
 
 

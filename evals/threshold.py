@@ -1,10 +1,17 @@
-"""The decision threshold of a binary final model, against the usual 0.5 cut.
+"""The decision threshold of a binary label metric, against the usual 0.5 cut.
 
 For each bundled binary dataset and seed, one run scored by a label metric (F1 by
-default) with ``--llm none`` and no memory, trials in-process. The final model's holdout
-probabilities are then labelled twice: at 0.5 (the more probable class) and at the
-decision threshold the run chose on its out-of-fold predictions. Both scores come from
-the same model and the same holdout, which the threshold never saw.
+default) with ``--llm none`` and no memory, trials in-process. Two questions:
+
+* The final model: its holdout probabilities are labelled twice, at 0.5 (the more
+  probable class) and at the decision threshold the run chose on its out-of-fold
+  predictions. Both scores come from the same model and the same holdout, which the
+  threshold never saw.
+* The search: a second run on the same split compares trials (and picks the ensemble)
+  as mlpilot did before, each fold labelled at 0.5, where mlpilot now labels each fold
+  at the threshold chosen on the other folds (``tools.metrics.cv_fold_scores``). Its
+  final model gets a decision threshold too, so the two holdout scores differ only in
+  how the search judged the trials.
 
     python -m evals.threshold [--datasets breast_cancer,fair,...] [--seeds 0,1,2]
                               [--metric f1] [--trials 10] [--out DIR]
@@ -30,8 +37,9 @@ from agents import execute_run, holdout_rows, prepare_data
 from evals._compare import finished_row, save_row
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec
+from tools import ensemble, scoring
 from tools.datasets import BUNDLED, load_bundled
-from tools.metrics import score
+from tools.metrics import fold_scores, score
 from tools.model import load_model
 
 logger = logging.getLogger(__name__)
@@ -42,6 +50,33 @@ def _in_process(bundle: DataBundle, scratch: Path) -> Iterator[InProcessExecutor
     yield InProcessExecutor(bundle)
 
 
+@contextmanager
+def _search_at_half() -> Iterator[None]:
+    """Trials and ensembles compared with each fold labelled at 0.5, as before
+    ``cv_fold_scores``: the control arm of the search comparison."""
+    def at_half(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray, *,
+                n_classes: int | None) -> list[float]:
+        return fold_scores(metric, y, pred, folds, n_classes=n_classes)
+
+    saved = scoring.cv_fold_scores, ensemble.cv_fold_scores
+    scoring.cv_fold_scores = ensemble.cv_fold_scores = at_half
+    try:
+        yield
+    finally:
+        scoring.cv_fold_scores, ensemble.cv_fold_scores = saved
+
+
+def _holdout_of_search_at_half(task: TaskSpec, table: Any, run_dir: Path) -> float:
+    if (done := finished_row(run_dir)) is not None:
+        return float(done["holdout"])
+    with _search_at_half():
+        record = execute_run(task, table, run_dir=run_dir, make_executor=_in_process,
+                             version="eval").record
+    if record.holdout_score is None:
+        raise RuntimeError(f"{run_dir}: the run fitted no model")
+    return float(save_row(run_dir, {"holdout": record.holdout_score})["holdout"])
+
+
 def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path) -> dict[str, Any]:
     run_dir = root / f"{dataset}-s{seed}-{metric}"
     if (done := finished_row(run_dir)) is not None:
@@ -49,6 +84,8 @@ def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path) -> 
     table = load_bundled(dataset)
     task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=BUNDLED[dataset].target,
                     metric=metric, seed=seed, budget=Budget(n_trials=n_trials))
+    search_at_half = _holdout_of_search_at_half(task, table,
+                                                root / f"{dataset}-s{seed}-{metric}-at-half")
     record = execute_run(task, table, run_dir=run_dir, make_executor=_in_process,
                          version="eval").record
     X_hold, y_hold = holdout_rows(prepare_data(task, table))
@@ -61,24 +98,41 @@ def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path) -> 
                            f"the replayed {at_threshold}")
     row = {"dataset": dataset, "seed": seed, "metric": metric, "n_trials": record.n_trials,
            "positives": float(np.mean(y_hold == 1)), "threshold": record.decision_threshold,
-           "at_half": at_half, "at_threshold": at_threshold}
+           "at_half": at_half, "at_threshold": at_threshold, "search_at_half": search_at_half}
     return save_row(run_dir, row)
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
-    lines = ["| dataset | positives | threshold (mean) | holdout at 0.5 | holdout at threshold "
-             "| better / level / worse |", "|---|---:|---:|---:|---:|---|"]
+    """Two tables: the final model at 0.5 against its threshold, and the search at 0.5
+    against the search at the other folds' thresholds (both final models thresholded)."""
+    final = _paired(rows, "at_half", "at_threshold",
+                    "| dataset | positives | threshold (mean) | holdout at 0.5 "
+                    "| holdout at threshold | better / level / worse |",
+                    lambda group: [f"{np.mean([r['positives'] for r in group]):.0%}",
+                                   f"{np.mean([r['threshold'] for r in group]):.3f}"])
+    search = _paired([r for r in rows if "search_at_half" in r], "search_at_half",
+                     "at_threshold",
+                     "| dataset | search at 0.5 | search at the other folds' thresholds "
+                     "| better / level / worse |", lambda group: [])
+    return ("The final model, labelled at 0.5 and at its decision threshold:\n\n" + final
+            + "\n\nThe search, judging trials at 0.5 and at the other folds' thresholds "
+            "(holdout of each run's thresholded final model):\n\n" + search)
+
+
+def _paired(rows: list[dict[str, Any]], before: str, after: str, head: str,
+            extra: Any) -> str:
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         group = [r for r in rows if r["dataset"] == dataset]
-        diff = np.array([r["at_threshold"] - r["at_half"] for r in group])
-        lines.append(
-            f"| {dataset} | {np.mean([r['positives'] for r in group]):.0%} "
-            f"| {np.mean([r['threshold'] for r in group]):.3f} "
-            f"| {np.mean([r['at_half'] for r in group]):.4f} "
-            f"| {np.mean([r['at_threshold'] for r in group]):.4f} "
-            f"| {(diff > 1e-12).sum()} / {(np.abs(diff) <= 1e-12).sum()} "
-            f"/ {(diff < -1e-12).sum()} |")
-    diff = np.array([r["at_threshold"] - r["at_half"] for r in rows])
+        diff = np.array([r[after] - r[before] for r in group])
+        cells = [dataset, *extra(group), f"{np.mean([r[before] for r in group]):.4f}",
+                 f"{np.mean([r[after] for r in group]):.4f}",
+                 f"{(diff > 1e-12).sum()} / {(np.abs(diff) <= 1e-12).sum()} "
+                 f"/ {(diff < -1e-12).sum()}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    diff = np.array([r[after] - r[before] for r in rows])
+    if len(diff) == 0:
+        return "\n".join(lines)
     error = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
     lines.append(f"\nAll runs: mean difference {diff.mean():+.4f} (standard error "
                  f"{error:.4f}) over {len(diff)} runs.")

@@ -19,7 +19,7 @@ import numpy as np
 
 from schemas import Direction, TrialResult
 from tools.leaderboard import is_scored, rank_trials
-from tools.metrics import fold_scores, is_better
+from tools.metrics import cv_fold_scores, is_better
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def select_ensemble(trials: Sequence[TrialResult], *, metric: str, direction: Di
              for t in candidates]
 
     def cv(p: np.ndarray) -> float:
-        return float(np.mean(fold_scores(metric, y, p, folds, n_classes=n_classes)))
+        return float(np.mean(cv_fold_scores(metric, y, p, folds, n_classes=n_classes)))
 
     picks = [0]
     total = preds[0].copy()

@@ -3,7 +3,8 @@
 Classification predictions are always probabilities of shape (n, K); label metrics take
 the argmax, so every trial hands back the same kind of array whatever the metric. The
 final model of a binary task may instead label by a decision threshold on the positive
-class, chosen on out-of-fold predictions (``decision_threshold``). A
+class, chosen on out-of-fold predictions (``decision_threshold``), and the search then
+scores each fold at the threshold the other folds choose (``cv_fold_scores``). A
 prediction array that cannot be scored (wrong shape, NaN) raises ``ValueError``: it is a
 broken trial output, and the scoring code turns it into a failed trial.
 """
@@ -26,8 +27,8 @@ from schemas import METRICS, ConfigError, Direction, TaskType
 
 log = logging.getLogger(__name__)
 
-__all__ = ["decision_threshold", "dummy_prediction", "fold_scores", "is_better",
-           "normalized_score", "score"]
+__all__ = ["cv_fold_scores", "decision_threshold", "dummy_prediction", "fold_scores",
+           "is_better", "label_scores", "normalized_score", "score", "thresholded"]
 
 _EPS = 1e-15
 
@@ -121,32 +122,105 @@ def fold_scores(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray,
             for f in np.unique(folds[folds >= 0])]
 
 
+def thresholded(metric: str, n_classes: int | None) -> bool:
+    """Whether this metric on this task labels rows by a decision threshold: a label
+    metric (accuracy, balanced accuracy, F1...) on two classes."""
+    return n_classes == 2 and metric in METRICS and not METRICS[metric].needs_proba
+
+
+def label_scores(metric: str, y: np.ndarray, positive: np.ndarray,
+                 thresholds: np.ndarray) -> np.ndarray:
+    """``metric`` of a binary task at every threshold at once: rows with a positive-class
+    probability of at least ``t`` are labelled positive.
+
+    Computed from the confusion counts (one sort, one search per threshold), so it equals
+    ``score(metric, y, positive, n_classes=2, threshold=t)`` for each ``t`` (scikit-learn's
+    rules: a class absent from both truth and labels is left out of the averages, and a
+    zero division counts 0) at a fraction of the cost.
+    """
+    y = np.asarray(y).astype(np.int64)
+    positive = np.asarray(positive, dtype=np.float64)
+    t = np.asarray(thresholds, dtype=np.float64)
+    pos, neg = np.sort(positive[y == 1]), np.sort(positive[y == 0])
+    n_pos, n_neg = float(len(pos)), float(len(neg))
+    tp = n_pos - np.searchsorted(pos, t, side="left")
+    fp = n_neg - np.searchsorted(neg, t, side="left")
+    fn, tn = n_pos - tp, n_neg - fp
+    if metric == "accuracy":
+        return (tp + tn) / (n_pos + n_neg)
+    if metric == "balanced_accuracy":  # mean recall over the classes present in y
+        recalls = [r for r, n in ((tp / max(n_pos, 1.0), n_pos), (tn / max(n_neg, 1.0), n_neg))
+                   if n > 0]
+        return np.mean(recalls, axis=0)
+    f1_pos, f1_neg = _f1(tp, fp, fn), _f1(tn, fn, fp)
+    if metric == "f1":
+        return f1_pos
+    if metric == "f1_weighted":
+        return (f1_pos * n_pos + f1_neg * n_neg) / (n_pos + n_neg)
+    if metric == "f1_macro":  # over the classes in the truth or in the labels
+        in_pos = ((n_pos > 0) | (tp + fp > 0)).astype(np.float64)
+        in_neg = ((n_neg > 0) | (tn + fn > 0)).astype(np.float64)
+        return (f1_pos * in_pos + f1_neg * in_neg) / (in_pos + in_neg)
+    raise ConfigError(f"The metric {metric!r} does not label rows by a threshold; "
+                      "label_scores takes accuracy, balanced_accuracy or an F1 variant.")
+
+
+def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
+    denominator = 2 * tp + fp + fn
+    return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1.0), 0.0)
+
+
 def decision_threshold(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray, *,
                        n_classes: int | None) -> float | None:
     """The positive-class probability from which a binary model should say "positive",
     for a label metric (accuracy, balanced accuracy, F1...); None for any other metric or
     task.
 
-    Chosen on out-of-fold predictions: the candidate (0.5 and the 1st to 99th percentiles
-    of the predicted probabilities) with the best mean fold score; on a tie, the one
-    nearest 0.5. On imbalanced classes F1 at 0.5 is often far below F1 at a lower cut.
+    Chosen on out-of-fold predictions (rows with fold < 0 are left out): the candidate
+    (0.5 and the 1st to 99th percentiles of the predicted probabilities) with the best mean
+    fold score; on a tie, the one nearest 0.5. On imbalanced classes F1 at 0.5 is often
+    far below F1 at a lower cut.
     """
-    if n_classes != 2 or metric not in METRICS or METRICS[metric].needs_proba:
+    if not thresholded(metric, n_classes):
         return None
-    proba = _as_proba(np.asarray(pred, dtype=np.float64), 2)
-    folds = np.asarray(folds)
+    positive = _as_proba(np.asarray(pred, dtype=np.float64), 2)[:, 1]
+    y, folds = np.asarray(y), np.asarray(folds)
     inside = folds >= 0
     candidates = np.unique(np.concatenate(
-        [[0.5], np.quantile(proba[inside, 1], np.linspace(0.01, 0.99, 99))]))
-    direction = METRICS[metric].direction
-    best: tuple[float, float] | None = None
-    for t in sorted(candidates, key=lambda c: abs(c - 0.5)):  # nearest 0.5 first wins ties
-        value = float(np.mean(fold_scores(metric, y, proba, folds, n_classes=2,
-                                          threshold=float(t))))
-        if best is None or is_better(value, best[0], direction):
-            best = (value, float(t))
-    assert best is not None
-    return best[1]
+        [[0.5], np.quantile(positive[inside], np.linspace(0.01, 0.99, 99))]))
+    candidates = candidates[np.argsort(np.abs(candidates - 0.5), kind="stable")]
+    mean = np.mean([label_scores(metric, y[folds == f], positive[folds == f], candidates)
+                    for f in np.unique(folds[inside])], axis=0)
+    if METRICS[metric].direction == "minimize":
+        mean = -mean
+    return float(candidates[int(np.argmax(mean))])  # the first best: nearest 0.5
+
+
+def cv_fold_scores(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray, *,
+                   n_classes: int | None) -> list[float]:
+    """The fold scores a search compares candidates by: ``fold_scores``, except that a
+    binary label metric labels each fold at the decision threshold chosen on the other
+    folds' predictions, as the final model will label new rows at one chosen on all of
+    them. No fold's own labels pick the threshold it is scored at, so the score stays an
+    out-of-sample estimate, and a model that ranks rows well is not judged by whether its
+    probabilities happen to cross 0.5 at the right place.
+    """
+    if not thresholded(metric, n_classes):
+        return fold_scores(metric, y, pred, folds, n_classes=n_classes)
+    y, folds = np.asarray(y), np.asarray(folds)
+    if len(folds) != len(y):
+        raise ValueError(f"folds has {len(folds)} entries and y {len(y)}; they must be equal")
+    positive = _as_proba(np.asarray(pred, dtype=np.float64), 2)[:, 1]
+    ids = np.unique(folds[folds >= 0])
+    if len(ids) < 2:
+        return fold_scores(metric, y, pred, folds, n_classes=n_classes)
+    scores = []
+    for f in ids:
+        others = np.where(folds == f, -1, folds)
+        t = decision_threshold(metric, y, positive, others, n_classes=2)
+        rows = folds == f
+        scores.append(float(label_scores(metric, y[rows], positive[rows], np.array([t]))[0]))
+    return scores
 
 
 def dummy_prediction(y_train: np.ndarray, n: int, *, task_type: TaskType,

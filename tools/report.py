@@ -68,6 +68,7 @@ class HoldoutResult:
     dummy_pred: np.ndarray  # same shape: the dummy baseline's prediction
     classes: tuple[Any, ...] | None  # label of each code, None for regression
     threshold: float | None = None  # the final model's decision threshold (binary), if any
+    dummy_threshold: float | None = None  # the dummy's own, chosen the same way
 
 
 def write_report(run_dir: Path, *, record: RunRecord, trials: Sequence[TrialResult],
@@ -149,9 +150,8 @@ def _final_model_words(record: RunRecord) -> str:
     threshold = "" if record.decision_threshold is None else (
         f"; it says the positive class from a probability of {record.decision_threshold:.3g} "
         f"on, the decision threshold that scored best for {record.metric} on the out-of-fold "
-        "predictions")
-    if len(record.ensemble) <= 1 and threshold:
-        threshold += f" (CV {num(record.ensemble_cv_score)} at it, slightly optimistic)"
+        "predictions (every CV score here labels each fold at the threshold chosen on the "
+        "other folds, so the choice does not flatter it)")
     if len(record.ensemble) <= 1:
         return "the best trial alone, refitted on all training rows" + threshold
     parts = ", ".join(f"{cell(m.family)} #{m.trial_id} ({m.weight:.0%})" for m in record.ensemble)

@@ -15,6 +15,7 @@ from agents import SearchSettings, execute_run, read_request, read_run_record
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec
 from tools.datasets import load_bundled
+from tools.metrics import fold_scores
 from tools.model import load_model, prediction_frame
 
 
@@ -99,7 +100,15 @@ def test_a_run_for_f1_on_rare_positives_chooses_a_decision_threshold(tmp_path: P
     assert record.decision_threshold is not None and record.decision_threshold < 0.5
     best = record.best
     assert record.ensemble_cv_score is not None and best is not None and best.cv_score is not None
-    assert record.ensemble_cv_score > best.cv_score + 0.05  # the trial's F1 at 0.5
+    # the search scored the trial at thresholds chosen on the other folds, far above 0.5
+    assert record.ensemble_cv_score == pytest.approx(best.cv_score)
+    assert best.predictions_path is not None
+    oof = np.load(best.predictions_path)
+    data = tmp_path / "run" / "data"
+    codes, folds = np.load(data / "y.npy"), np.load(data / "folds.npy")
+    assert best.cv_score > np.mean(fold_scores("f1", codes, oof, folds, n_classes=2)) + 0.05
+    # the dummy says "yes" to every row rather than never (F1 0)
+    assert record.dummy_holdout_score is not None and record.dummy_holdout_score > 0.1
     model = load_model(tmp_path / "run")
     assert model.threshold == record.decision_threshold
     frame = prediction_frame(model, table.drop(columns=["churn"]))

@@ -10,10 +10,12 @@ from sklearn import metrics as skm
 
 from schemas import METRICS, ConfigError
 from tools.metrics import (
+    cv_fold_scores,
     decision_threshold,
     dummy_prediction,
     fold_scores,
     is_better,
+    label_scores,
     normalized_score,
     score,
 )
@@ -157,3 +159,49 @@ def test_separable_predictions_keep_the_threshold_nearest_one_half() -> None:
     y = np.array([0, 1] * 50)
     p1 = np.where(y == 1, 0.9, 0.1)
     assert decision_threshold("accuracy", y, p1, np.arange(100) % 5, n_classes=2) == 0.5
+
+
+@pytest.mark.filterwarnings("ignore:y_pred contains classes:UserWarning",
+                            "ignore:A single label was found:UserWarning")
+@pytest.mark.parametrize("metric", ["accuracy", "balanced_accuracy", "f1", "f1_macro",
+                                    "f1_weighted"])
+def test_label_scores_at_many_thresholds_equal_the_score_at_each(metric: str) -> None:
+    rng = np.random.default_rng(3)
+    for case in range(60):
+        n = int(rng.integers(1, 30))
+        # some folds hold one class only; rounding makes ties at the thresholds
+        y = rng.integers(0, 2, n) if case % 4 else np.full(n, case % 8 // 4)
+        p1 = np.round(rng.random(n), 1)
+        cuts = np.unique(np.concatenate([p1, [0.0, 0.5, 1.0, 1.5]]))
+        fast = label_scores(metric, y, p1, cuts)
+        slow = [score(metric, y, p1, n_classes=2, threshold=float(t)) for t in cuts]
+        np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
+    with pytest.raises(ConfigError, match="label_scores takes"):
+        label_scores("roc_auc", y, p1, cuts)
+
+
+def test_cv_fold_scores_label_each_fold_at_the_threshold_of_the_other_folds() -> None:
+    rng = np.random.default_rng(1)
+    n = 1200
+    y = (rng.random(n) < 0.1).astype(int)
+    p1 = np.clip(0.08 + 0.25 * y + rng.normal(scale=0.08, size=n), 0, 1)  # positives < 0.5
+    folds = np.arange(n) % 4
+    tuned = cv_fold_scores("f1", y, p1, folds, n_classes=2)
+    assert np.mean(tuned) > 0.5 > np.mean(fold_scores("f1", y, p1, folds, n_classes=2))
+    for f in range(4):
+        others = np.where(folds == f, -1, folds)
+        t = decision_threshold("f1", y, p1, others, n_classes=2)
+        assert tuned[f] == score("f1", y[folds == f], p1[folds == f], n_classes=2, threshold=t)
+    # a fold whose own labels disagree with the others' is not rescued by them
+    flipped = np.where(folds == 0, 1 - y, y)
+    assert cv_fold_scores("f1", flipped, p1, folds, n_classes=2)[0] < 0.2
+    # in-sample tuning of that fold alone would find a better cut than the others' choice
+    own = decision_threshold("f1", flipped[folds == 0], p1[folds == 0],
+                             np.zeros(n // 4, dtype=int), n_classes=2)
+    assert own is not None
+    assert score("f1", flipped[folds == 0], p1[folds == 0], n_classes=2, threshold=own) > 0.5
+    # metrics without a threshold, and multiclass, are scored as fold_scores does
+    assert cv_fold_scores("roc_auc", y, p1, folds, n_classes=2) == fold_scores(
+        "roc_auc", y, p1, folds, n_classes=2)
+    assert cv_fold_scores("accuracy", _Y_MC, _PROBA_MC, np.arange(300) % 3, n_classes=3) == \
+        fold_scores("accuracy", _Y_MC, _PROBA_MC, np.arange(300) % 3, n_classes=3)
