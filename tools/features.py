@@ -26,7 +26,7 @@ from schemas import ColumnKind, ColumnProfile, ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeaturePrep", "formatted_numbers"]
+__all__ = ["FeaturePrep", "case_variants", "formatted_numbers"]
 
 _BOOL_TOKENS = ({"true": 1.0, "false": 0.0}, {"yes": 1.0, "no": 0.0},
                 {"y": 1.0, "n": 0.0}, {"t": 1.0, "f": 0.0})
@@ -42,6 +42,10 @@ _DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d-
 # numbers as spreadsheets export them: "1,234.50", "$1,200", "-€3.5", "12.5 %"
 _FORMATTED_NUMBER = re.compile(r"^[+-]?[$€£¥]?\s?[+-]?(\d{1,3}(,\d{3})+|\d+)(\.\d+)?\s?%?$")
 _NUMBER_MARKS = re.compile(r"[,$€£¥%\s]")
+# as many European locales write them: "1.234,50", "-3,5", "12,5 %", "1.200 €"
+_DECIMAL_COMMA_NUMBER = re.compile(
+    r"^[+-]?[$€£¥]?\s?[+-]?(\d{1,3}(\.\d{3})+|\d+)(,\d+)?\s?[%$€£¥]?$")
+_DECIMAL_COMMA_MARKS = re.compile(r"[.$€£¥%\s]")
 _ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index|idx)$")
 _DATE_PARTS = ("year", "month", "day", "dayofweek")
 
@@ -55,6 +59,7 @@ class _Plan:
     outputs: tuple[str, ...] = ()
     from_strings: bool = False  # numbers or dates that arrive as text
     formatted: bool = False  # numbers with thousands separators, currency or % signs
+    decimal_comma: bool = False  # ...and a comma before the decimals ("1.234,5")
     date_format: str | None = None
     date_ref: pd.Timestamp | None = None
     with_hour: bool = False
@@ -66,6 +71,7 @@ class _Finding:
     note: str | None = None  # why dropped / how used, shown to the person
     from_strings: bool = False
     formatted: bool = False
+    decimal_comma: bool = False
     date_format: str | None = None
     n_unique: int = 0
 
@@ -163,7 +169,8 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         return self._classify_strings(name, s, _to_text(s).value_counts())
 
     def _classify_numbers(self, name: str, values: pd.Series, note: str | None = None,
-                          from_strings: bool = False, formatted: bool = False) -> _Finding:
+                          from_strings: bool = False, formatted: bool = False,
+                          decimal_comma: bool = False) -> _Finding:
         n_unique = int(values.nunique())
         if n_unique <= 1:
             return _constant(values.iloc[0] if len(values) else None)
@@ -172,6 +179,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         if bool((values == values.round()).all()) and self._looks_like_id(name, values, n_unique):
             return _id_finding(n_unique / len(values), n_unique)
         return _Finding("numeric", note, from_strings=from_strings, formatted=formatted,
+                        decimal_comma=decimal_comma,
                         n_unique=n_unique)
 
     def _looks_like_id(self, name: str, values: pd.Series, n_unique: int) -> bool:
@@ -208,6 +216,16 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             numbers = formatted_numbers(_to_text(s)).dropna()
             return self._classify_numbers(name, numbers, note, from_strings=True,
                                           formatted=True)
+        bad = _non_numbers(uniques, counts.to_numpy(), formatted=True, decimal_comma=True)
+        if bad is not None:
+            example = next(v for v in uniques if "," in v)
+            note = (f"read as numbers written with a decimal comma ({example!r} is "
+                    f"{formatted_numbers(pd.Series([example]), decimal_comma=True)[0]:g})")
+            if bad:
+                note += f"; treated {bad} as missing"
+            numbers = formatted_numbers(_to_text(s), decimal_comma=True).dropna()
+            return self._classify_numbers(name, numbers, note, from_strings=True,
+                                          formatted=True, decimal_comma=True)
         sample = uniques.iloc[: self.sample_size]
         fmt = self._date_format(sample)
         if fmt is not None:
@@ -219,7 +237,10 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
                             f"{words:.1f} words on average)", n_unique=n_unique)
         if share >= self.id_unique_ratio and (n_present >= 20 or _id_name(name)):
             return _id_finding(share, n_unique)
-        return _Finding("categorical", _case_variants(uniques), n_unique=n_unique)
+        clashes = case_variants(uniques)
+        note = None if clashes is None else (
+            f"categories that differ only in letter case are kept apart: {clashes}")
+        return _Finding("categorical", note, n_unique=n_unique)
 
     def _date_format(self, sample: pd.Series) -> str | None:
         """The one format that parses (nearly) all sampled values, or None."""
@@ -240,7 +261,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             return _Plan(column, f.kind)
         if f.kind != "datetime":
             return _Plan(column, f.kind, (_unique(name, taken),), f.from_strings,
-                         formatted=f.formatted)
+                         formatted=f.formatted, decimal_comma=f.decimal_comma)
         stamps = _dates(s, f.date_format).dropna()
         with_hour = bool((stamps != stamps.dt.normalize()).any())
         parts = (*_DATE_PARTS, *(("hour",) if with_hour else ()), "elapsed_days")
@@ -322,16 +343,25 @@ def _to_text(s: pd.Series) -> pd.Series:
     return text.where(text != "", np.nan)
 
 
-def formatted_numbers(text: pd.Series) -> pd.Series:
+def formatted_numbers(text: pd.Series, *, decimal_comma: bool = False) -> pd.Series:
     """Numbers written with thousands separators, currency or % signs (``"$1,200.50"``,
-    ``"12 %"``) as floats, the signs dropped; anything else becomes NaN."""
-    shaped = text.where(text.str.match(_FORMATTED_NUMBER, na=False))
-    return _to_float(shaped.str.replace(_NUMBER_MARKS, "", regex=True))
+    ``"12 %"``) as floats, the signs dropped; anything else becomes NaN.
+
+    ``decimal_comma``: the comma marks the decimals and dots group the thousands
+    (``"1.234,50 €"`` is 1234.5).
+    """
+    if not decimal_comma:
+        shaped = text.where(text.str.match(_FORMATTED_NUMBER, na=False))
+        return _to_float(shaped.str.replace(_NUMBER_MARKS, "", regex=True))
+    shaped = text.where(text.str.match(_DECIMAL_COMMA_NUMBER, na=False))
+    plain = shaped.str.replace(_DECIMAL_COMMA_MARKS, "", regex=True).str.replace(",", ".")
+    return _to_float(plain)
 
 
-def _case_variants(uniques: pd.Series) -> str | None:
-    """A notice when some categories differ only in letter case ('Pro' and 'pro'): they
-    stay apart, since a code's case may matter, but a person may want to merge them."""
+def case_variants(uniques: pd.Series) -> str | None:
+    """The distinct strings that differ only in letter case ("'Pro'/'pro', 'NY'/'ny'"), or
+    None. They stay apart, since a code's case may matter, but a person may want to merge
+    them, so the intake names them."""
     folded = uniques.str.casefold()
     clashes = uniques[folded.duplicated(keep=False)]
     if clashes.empty:
@@ -339,27 +369,27 @@ def _case_variants(uniques: pd.Series) -> str | None:
     groups = clashes.groupby(folded[clashes.index], sort=True)
     shown = ["/".join(sorted(map(repr, g))) for _, g in list(groups)[:3]]
     more = "" if groups.ngroups <= 3 else f" and {groups.ngroups - 3} more"
-    return (f"categories that differ only in letter case are kept apart: "
-            f"{', '.join(shown)}{more}")
+    return ", ".join(shown) + more
 
 
-def _non_numbers(uniques: pd.Series, counts: np.ndarray, *,
-                 formatted: bool = False) -> list[str] | None:
+def _non_numbers(uniques: pd.Series, counts: np.ndarray, *, formatted: bool = False,
+                 decimal_comma: bool = False) -> list[str] | None:
     """The missing-value tokens ('?', 'n/a'...) of a column of numbers written as text, or
     None when it is not such a column. Works on distinct values, so it is cheap.
 
     ``formatted``: numbers may carry thousands separators, currency or % signs, and at
+    least one does. ``decimal_comma``: and they write the decimals after a comma, which at
     least one does.
     """
     def parse(values: pd.Series) -> pd.Series:
         if formatted:
-            return formatted_numbers(values)
+            return formatted_numbers(values, decimal_comma=decimal_comma)
         return pd.Series(pd.to_numeric(values, errors="coerce"), index=values.index)
 
     head = parse(uniques.iloc[:1000])
     if head.isna().sum() > max(3, 0.05 * len(head)):
         return None
-    if formatted and not uniques.str.contains(_NUMBER_MARKS).any():
+    if formatted and not uniques.str.contains("," if decimal_comma else _NUMBER_MARKS).any():
         return None
     parsed = parse(uniques)
     failed = parsed.isna().to_numpy()
@@ -392,7 +422,7 @@ def _apply(plan: _Plan, s: pd.Series) -> dict[str, pd.Series]:
         lowered = _to_text(s).str.lower()
         return {plan.outputs[0]: lowered.map(_ANY_BOOL).astype(float)}
     if plan.formatted:
-        return {plan.outputs[0]: formatted_numbers(_to_text(s))}
+        return {plan.outputs[0]: formatted_numbers(_to_text(s), decimal_comma=plan.decimal_comma)}
     return {plan.outputs[0]: _to_float(_to_text(s) if plan.from_strings else s)}
 
 

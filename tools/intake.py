@@ -27,7 +27,7 @@ from schemas import (
     TaskSpec,
     TaskType,
 )
-from tools.features import formatted_numbers
+from tools.features import case_variants, formatted_numbers
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,11 @@ def prepare(task: TaskSpec, df: pd.DataFrame) -> PreparedData:
         y_arr, classes = numbers.to_numpy(dtype=np.float64), None
     else:
         y_arr, classes = _encode_classes(y, task.target)
+        names = pd.Series([c for c in classes if isinstance(c, str)], dtype=object)
+        if (clashes := case_variants(names)) is not None:
+            notices.append(f"classes of the target {task.target!r} that differ only in letter "
+                           f"case are kept apart: {clashes}; merge them in the file if they "
+                           "mean the same")
         if len(classes) > _MANY_CLASSES:
             notices.append(f"the target {task.target!r} has {len(classes)} classes; if it is a "
                            "measured number, set task_type='regression'")
@@ -161,8 +166,11 @@ def _numeric(y: pd.Series) -> pd.Series | None:
         return None
     uniques = pd.unique(y.astype(object))  # parse each distinct value once
     parsed = pd.to_numeric(pd.Series(uniques, dtype=object), errors="coerce")
+    text = pd.Series(uniques, dtype=object).astype(str).str.strip()
     if parsed.isna().any():  # "$1,200", "12%"...
-        parsed = formatted_numbers(pd.Series(uniques, dtype=object).astype(str).str.strip())
+        parsed = formatted_numbers(text)
+    if parsed.isna().any() and text.str.contains(",").any():  # "1.234,5"
+        parsed = formatted_numbers(text, decimal_comma=True)
     if parsed.isna().any():
         return None
     lookup = dict(zip(uniques, parsed.astype(float), strict=True))

@@ -213,6 +213,27 @@ def test_numbers_formatted_by_a_spreadsheet_are_read_as_numbers() -> None:
     assert out["discount"].tolist() == [12.0, 0.0, 5.0]
 
 
+def test_numbers_written_with_a_decimal_comma_are_read_as_numbers() -> None:
+    rng = np.random.default_rng(5)
+    amount = rng.normal(0, 2000, 200).round(2)
+    # a comma-separated export that quoted them: "1.234,56" cannot be a thousands grouping
+    df = pd.DataFrame({"umsatz": [f"{v:,.2f}".replace(",", "_").replace(".", ",")
+                                  .replace("_", ".") for v in amount],
+                       "rabatt": [f"{v:.1f} %".replace(".", ",") for v in amount / 100]})
+    df.loc[3, "umsatz"] = "n/a"
+    prep = FeaturePrep().fit(df)
+    assert [c.kind for c in prep.column_profiles_] == ["numeric", "numeric"]
+    assert any("'umsatz': read as numbers written with a decimal comma" in n
+               for n in prep.notices_)
+    out = prep.transform(df)
+    np.testing.assert_allclose(out["umsatz"].drop(index=3), amount[df.index != 3])
+    np.testing.assert_allclose(out["rabatt"], (amount / 100).round(1))
+    new = pd.DataFrame({"umsatz": ["1.234,5", "-7", "1,234.5"], "rabatt": ["3,5 %", "2", "x"]})
+    out = prep.transform(new)
+    assert out["umsatz"].tolist()[:2] == [1234.5, -7.0] and np.isnan(out["umsatz"].iloc[2])
+    assert out["rabatt"].tolist()[:2] == [3.5, 2.0] and np.isnan(out["rabatt"].iloc[2])
+
+
 def test_text_that_only_looks_numeric_in_part_stays_text() -> None:
     df = pd.DataFrame({"size": ["1,200", "large", "small", "medium"] * 30,
                        "version": ["1.2.3", "1.2.4", "2.0.1", "2.1.0"] * 30})

@@ -190,3 +190,21 @@ def test_a_target_of_formatted_amounts_is_a_number_to_predict() -> None:
     plain = prepare(TaskSpec(data_path=Path("h.csv"), target="price"),
                     df.assign(price=price.astype(str)))
     assert plain.task.task_type == "regression" and not plain.notices
+
+
+def test_a_target_written_with_decimal_commas_is_a_number_to_predict() -> None:
+    rng = np.random.default_rng(1)
+    value = rng.normal(1500, 300, 100).round(2)
+    df = pd.DataFrame({"x": rng.normal(size=100),
+                       "wert": [f"{v:.2f} €".replace(".", ",") for v in value]})
+    data = prepare(TaskSpec(data_path=Path("w.csv"), target="wert"), df)
+    assert data.task.task_type == "regression"
+    np.testing.assert_allclose(data.y, value)
+
+
+def test_target_classes_that_differ_only_in_case_get_a_notice() -> None:
+    df = pd.DataFrame({"x": np.arange(60.0), "t": ["yes", "Yes ", " no"] * 20})
+    data = prepare(TaskSpec(data_path=Path("t.csv"), target="t"), df)
+    assert data.classes == ("Yes", "no", "yes")  # stripped, kept apart
+    assert any("differ only in letter case are kept apart: 'Yes'/'yes'" in n
+               for n in data.notices)
