@@ -98,7 +98,7 @@ def finalize_run(ctx: RunContext, state: RunState | Mapping[str, Any]) -> RunRec
         retrieved_runs=tuple(r.run_id for r in state.get("retrieved", [])),
         code_proposals=tuple(entries),
         notices=(*p.data.notices, *p.prep.notices_, *p.split.notices,
-                 *state.get("memory_notes", []), *notices))
+                 *state.get("memory_notes", []), *state.get("search_notes", []), *notices))
     if ctx.memory is not None and record.status == "completed":
         failed = remember(ctx.memory, memory_record(
             record, profile=p.profile, trials=trials, dataset=dataset_name(p.task),

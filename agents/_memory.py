@@ -38,6 +38,7 @@ from schemas import (
     TrialResult,
     is_code_family,
 )
+from tools.catalog import DEFAULTS_ORDER
 from tools.leaderboard import is_scored, rank_trials
 from tools.metrics import ideal_score, normalized_score
 
@@ -116,13 +117,23 @@ def warm_start(neighbors: Sequence[Neighbor], spaces: Sequence[FamilySpace],
     return out
 
 
-def merge_queue(memory: Sequence[Proposal], queue: Sequence[Proposal]) -> list[Proposal]:
+def merge_queue(memory: Sequence[Proposal], queue: Sequence[Proposal], *,
+                cheapest_first: bool = False) -> list[Proposal]:
     """The first BO round's order: memory and family defaults taking turns.
 
     Defaults of families no memory point covers go first, so the opening
     trials span as many families as they can; the memory's points add tuned
     evidence without pushing every default out of the opening.
+
+    ``cheapest_first`` (a run against the clock): the families' usual cost to fit
+    (``tools.catalog.DEFAULTS_ORDER``) orders the opening instead, a family's memory points
+    before its default, so that a slow family cannot hold the workers before the cheap
+    ones have given a model.
     """
+    if cheapest_first:
+        rank = {name: i for i, name in enumerate(DEFAULTS_ORDER)}
+        return sorted([*memory, *queue],
+                      key=lambda p: (rank.get(p.config.family, len(rank)), p.source != "memory"))
     covered = {p.config.family for p in memory}
     rest = ([p for p in queue if p.config.family not in covered]
             + [p for p in queue if p.config.family in covered])

@@ -11,12 +11,19 @@ Then nothing finished is repeated: a trial already in ``finished`` (read back
 from the run's ledger) is taken as it is, and a trial that was asked but not
 finished runs again with the same configuration and the same optuna trial,
 read back from its ``asked.json``.
+
+Under a time budget a configuration is not started when even the fastest finished
+trial of its family took longer than the time left: it could not finish, and would
+only hold a worker until the deadline. Optuna is told it failed and asked again; when
+nothing asked in a row fits, no more trials start and the round ends early.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -48,6 +55,7 @@ from tools.scoring import score_trial
 log = logging.getLogger(__name__)
 
 _CANCEL_GRACE_S = 10.0
+_MAX_SKIPS_IN_A_ROW = 20  # asks that could not finish before the deadline, then stop asking
 
 
 def resolved(task: TaskSpec) -> tuple[TaskType, str, Direction]:
@@ -75,6 +83,16 @@ class SearchOutcome:
     trials: list[TrialResult] = field(default_factory=list)
     stop_reason: str = ""
     elapsed_s: float = 0.0
+    skipped: Counter[str] = field(default_factory=Counter)  # family: configurations not run
+
+    def skipped_note(self) -> str | None:
+        """What was not started for lack of time, for the run's notices."""
+        if not self.skipped:
+            return None
+        families = ", ".join(f"{f} {n}" for f, n in self.skipped.most_common())
+        return (f"{sum(self.skipped.values())} configuration(s) were not started near the "
+                f"deadline, since the fastest finished trial of their family took longer than "
+                f"the time left ({families})")
 
     def best(self, direction: Direction) -> TrialResult | None:
         ranked = rank_trials(self.trials, direction)
@@ -88,13 +106,24 @@ class _Pending:
     clipped: bool  # its timeout was cut to end at the deadline
 
 
+@dataclass(frozen=True)
+class _Skipped:
+    """A configuration not started: the fastest trial of its family needs longer than the
+    time left."""
+
+    family: str
+
+
 class SearchLoop:
     """Runs up to ``n_trials`` trials, ``n_workers`` at a time, until the deadline."""
 
     def __init__(self, task: TaskSpec, *, search: OptunaSearch, executor: Executor,
                  data: SearchData, trials_dir: Path, on_trial: TrialCallback | None = None,
                  first_trial_id: int = 0,
-                 finished: Mapping[int, TrialResult] | None = None) -> None:
+                 finished: Mapping[int, TrialResult] | None = None,
+                 history: Sequence[TrialResult] = ()) -> None:
+        """``history``: the trials of earlier rounds, whose durations say which families
+        can still finish before a deadline."""
         self.task = task
         self.task_type, self.metric, self.direction = resolved(task)
         self.search = search
@@ -104,6 +133,9 @@ class SearchLoop:
         self.on_trial = on_trial
         self.first_trial_id = first_trial_id
         self.finished = dict(finished or {})
+        self.fastest: dict[str, float] = {}  # family: the shortest wall time of a finished trial
+        for trial in history:
+            self._note_duration(trial)
 
     def run(self, *, deadline: float | None, n_trials: int | None = None) -> SearchOutcome:
         """Run ``n_trials`` (default: the task's budget); ``deadline`` is a
@@ -116,13 +148,19 @@ class SearchLoop:
         pending: dict[Future[TrialResult], _Pending] = {}
         n_started = 0
         hit_deadline = False
+        skips_in_a_row = 0
         with ThreadPoolExecutor(max_workers=n_workers, thread_name_prefix="trial") as pool:
             while True:
                 hit_deadline = hit_deadline or (
                     deadline is not None and time.monotonic() >= deadline)
                 while (not hit_deadline and len(pending) < n_workers
-                       and n_started < n_total):
+                       and n_started < n_total and skips_in_a_row < _MAX_SKIPS_IN_A_ROW):
                     item = self._start_trial(self.first_trial_id + n_started, deadline)
+                    if isinstance(item, _Skipped):
+                        outcome.skipped[item.family] += 1
+                        skips_in_a_row += 1
+                        continue
+                    skips_in_a_row = 0
                     n_started += 1
                     if isinstance(item, TrialResult):  # could not even be built
                         self._finish(item, None, outcome)
@@ -142,11 +180,24 @@ class SearchLoop:
         outcome.elapsed_s = time.monotonic() - start
         if hit_deadline:
             outcome.stop_reason = f"time budget reached ({budget.time_budget_s:g} s)"
+        elif skips_in_a_row >= _MAX_SKIPS_IN_A_ROW:
+            outcome.stop_reason = (f"time budget ({budget.time_budget_s:g} s): no trial could "
+                                   "finish in the time left")
         else:
             outcome.stop_reason = f"trial budget reached ({n_total} trials)"
         return outcome
 
-    def _start_trial(self, trial_id: int, deadline: float | None) -> _Pending | TrialResult:
+    def _note_duration(self, trial: TrialResult) -> None:
+        if trial.ok and trial.wall_time_s > 0:
+            family = trial.config.family
+            self.fastest[family] = min(self.fastest.get(family, math.inf), trial.wall_time_s)
+
+    def _cannot_finish(self, family: str, deadline: float | None) -> bool:
+        return (deadline is not None and family in self.fastest
+                and self.fastest[family] > deadline - time.monotonic())
+
+    def _start_trial(self, trial_id: int,
+                     deadline: float | None) -> _Pending | TrialResult | _Skipped:
         work_dir = self.trials_dir / f"{trial_id:04d}"
         if trial_id in self.finished:  # finished before a crash: not repeated
             return self.finished[trial_id]
@@ -156,6 +207,11 @@ class SearchLoop:
             number, config, source = item.number, item.config, item.source
         else:
             number, config, source = self.search.ask()
+            if self._cannot_finish(config.family, deadline):
+                log.info("not started: %s (its fastest trial took %.1f s; the deadline is "
+                         "nearer)", config.key(), self.fastest[config.family])
+                self.search.tell(number, None)
+                return _Skipped(config.family)
             work_dir.mkdir(parents=True, exist_ok=True)
             write_atomic(asked, _Asked(number=number, config=config,
                                         source=source).model_dump_json())
@@ -179,9 +235,11 @@ class SearchLoop:
 
     def _finish(self, result: TrialResult, number: int | None, outcome: SearchOutcome) -> None:
         if result.trial_id in self.finished:  # read back from the ledger: already told
+            self._note_duration(result)
             outcome.trials.append(result)
             return
         result = score_result(result, metric=self.metric, data=self.data)
+        self._note_duration(result)
         if number is not None:
             self.search.tell(number, result.cv_score if result.ok else None)
         outcome.trials.append(result)

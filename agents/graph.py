@@ -73,6 +73,7 @@ class RunState(TypedDict, total=False):
     retrieved: list[RetrievedRun]  # past runs the memory brought in
     evidence: str  # what the planner is told about them
     memory_notes: list[str]  # why the memory was not used, if it failed
+    search_notes: Annotated[list[str], operator.add]  # what the trial loop left out, and why
     policy: PolicyState
     round_kind: RoundKind
     round_start: int  # trials before the current round
@@ -141,7 +142,8 @@ def retrieve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx.observer.on_stage("memory: no similar past run yet")
     return {"retrieved": list(found.runs), "evidence": found.evidence,
             "memory_notes": [found.notice] if found.notice else [],
-            "queue": merge_queue(found.proposals, state.get("queue", [])),
+            "queue": merge_queue(found.proposals, state.get("queue", []),
+                                 cheapest_first=p.task.budget.time_budget_s is not None),
             "startup_s": state.get("startup_s", 0.0) + time.monotonic() - t0}
 
 
@@ -257,13 +259,15 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
                 "search_s": state["search_s"] + time.monotonic() - t0}
     loop = SearchLoop(p.task, search=ctx.search, executor=ctx.executor, data=p.search_data,
                       trials_dir=ctx.run_dir / "trials", on_trial=on_trial,
-                      first_trial_id=first, finished=finished)
+                      first_trial_id=first, finished=finished, history=trials)
     outcome: SearchOutcome = loop.run(deadline=deadline, n_trials=state["round_size"])
     new = sorted(outcome.trials, key=lambda t: t.trial_id)
     update: dict[str, Any] = {"trials": new,
                               "search_s": state["search_s"] + time.monotonic() - t0}
     if outcome.stop_reason.startswith("time budget"):
         update["stop_reason"] = outcome.stop_reason
+    if (note := outcome.skipped_note()) is not None:
+        update["search_notes"] = [note]
     return update
 
 

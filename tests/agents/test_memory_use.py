@@ -3,6 +3,7 @@ store costs the memory and never the run."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -124,7 +125,7 @@ def test_the_opening_takes_one_point_per_neighbour_and_keeps_the_defaults(
         remembered: InMemoryRunStore, tmp_path: Path) -> None:
     from agents._memory import merge_queue, warm_start
     from schemas import Proposal
-    from tools.catalog import catalog, default_config
+    from tools.catalog import DEFAULTS_ORDER, catalog, default_config
 
     (record,) = remembered.list()
     spaces = catalog("multiclass")
@@ -140,3 +141,12 @@ def test_the_opening_takes_one_point_per_neighbour_and_keeps_the_defaults(
     covered = {p.config.family for p, _ in points}
     assert merged[1].config.family not in covered  # uncovered families open
     assert len(merged) == len(defaults) + len(points)
+    # against the clock, the cheapest families open, a family's memory point first
+    timed = merge_queue([p for p, _ in points], defaults, cheapest_first=True)
+    assert sorted(map(id, timed)) == sorted(map(id, merged))
+    order = {name: i for i, name in enumerate(DEFAULTS_ORDER)}
+    ranks = [order[p.config.family] for p in timed]
+    assert ranks == sorted(ranks)
+    for a, b in itertools.pairwise(timed):
+        if a.config.family == b.config.family:
+            assert (a.source, b.source) != ("default", "memory")
