@@ -14,7 +14,7 @@ default) with ``--llm none`` and no memory, trials in-process. Two questions:
   how the search judged the trials.
 
     python -m evals.threshold [--datasets breast_cancer,fair,...] [--seeds 0,1,2]
-                              [--metric f1] [--trials 10] [--out DIR]
+                              [--metric f1] [--trials 10] [--positive-share 0.1] [--out DIR]
 
 Each finished run leaves ``eval_row.json`` in its folder; rerunning with the same ``--out``
 skips it.
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from agents import execute_run, holdout_rows, prepare_data
 from evals._compare import finished_row, save_row
@@ -77,15 +78,34 @@ def _holdout_of_search_at_half(task: TaskSpec, table: Any, run_dir: Path) -> flo
     return float(save_row(run_dir, {"holdout": record.holdout_score})["holdout"])
 
 
-def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path) -> dict[str, Any]:
-    run_dir = root / f"{dataset}-s{seed}-{metric}"
+def rare_positives(table: pd.DataFrame, target: str, share: float, seed: int) -> pd.DataFrame:
+    """``table`` with a random part of its positive rows (the second class in sorted order,
+    as mlpilot codes it) left out, so that positives make up ``share`` of the rows: the
+    imbalanced regime where labelling at 0.5 fails most. The seed picks the rows."""
+    labels = sorted(table[target].dropna().unique())
+    if len(labels) != 2 or not 0.0 < share < 1.0:
+        raise ValueError(f"needs a binary target and 0 < share < 1; got {labels}, {share}")
+    positive = table[target] == labels[1]
+    n_keep = round(share / (1.0 - share) * int((~positive).sum()))
+    if n_keep >= int(positive.sum()):
+        return table
+    kept = table[positive].sample(n=max(n_keep, 10), random_state=seed)
+    return pd.concat([table[~positive], kept]).sort_index().reset_index(drop=True)
+
+
+def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path,
+            positive_share: float | None = None) -> dict[str, Any]:
+    tag = "" if positive_share is None else f"-pos{positive_share:g}"
+    run_dir = root / f"{dataset}-s{seed}-{metric}{tag}"
     if (done := finished_row(run_dir)) is not None:
         return done
     table = load_bundled(dataset)
+    if positive_share is not None:
+        table = rare_positives(table, BUNDLED[dataset].target, positive_share, seed)
     task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=BUNDLED[dataset].target,
                     metric=metric, seed=seed, budget=Budget(n_trials=n_trials))
-    search_at_half = _holdout_of_search_at_half(task, table,
-                                                root / f"{dataset}-s{seed}-{metric}-at-half")
+    search_at_half = _holdout_of_search_at_half(
+        task, table, root / f"{dataset}-s{seed}-{metric}{tag}-at-half")
     record = execute_run(task, table, run_dir=run_dir, make_executor=_in_process,
                          version="eval").record
     X_hold, y_hold = holdout_rows(prepare_data(task, table))
@@ -146,6 +166,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds")
     parser.add_argument("--metric", default="f1", help="a label metric (default f1)")
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--positive-share", type=float, default=None,
+                        help="leave out positive rows at random until they are this share "
+                             "of each table (e.g. 0.1: the imbalanced regime)")
     parser.add_argument("--out", type=Path, default=None, help="folder for runs and results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -154,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     for dataset in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            row = run_one(dataset, seed, args.metric, args.trials, root)
+            row = run_one(dataset, seed, args.metric, args.trials, root, args.positive_share)
             rows.append(row)
             print(json.dumps(row), flush=True)
     (root / "results.json").write_text(json.dumps(rows, indent=2))

@@ -19,7 +19,9 @@ def test_the_threshold_eval_scores_one_model_two_ways_and_resumes(tmp_path: Path
     assert row["dataset"] == "fair" and row["n_trials"] == 2
     assert 0.0 < row["threshold"] < 1.0
     assert row["at_threshold"] >= row["at_half"] - 0.05  # chosen on folds, not the holdout
-    assert "| fair |" in (tmp_path / "results.md").read_text()
+    assert 0.0 < row["search_at_half"] <= 1.0  # the control run of the search comparison
+    summary = (tmp_path / "results.md").read_text()
+    assert summary.count("| fair |") == 2 and "search at 0.5" in summary
     (tmp_path / "fair-s0-f1" / "study.journal").unlink()  # a rerun reads the row, runs nothing
     assert threshold.main(["--datasets", "fair", "--seeds", "0", "--trials", "2",
                            "--out", str(tmp_path)]) == 0
@@ -33,7 +35,9 @@ def test_the_final_fit_eval_replays_a_run_folder(tmp_path: Path,
     capsys.readouterr()
     out = tmp_path / "rows.jsonl"
     assert final_fit.main([str(runs), "--out", str(out)]) == 0
-    [row] = [json.loads(line) for line in out.read_text().splitlines()]
-    assert row["task"] == "breast_cancer" and row["metric"] == "f1"
-    assert 0.8 < row["refit"] <= 1.0 and 0.8 < row["folds"] <= 1.0
-    assert "| breast_cancer | f1 | 1 |" in capsys.readouterr().out
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["run"] for r in rows] == ["breast_cancer-s1-f1", "breast_cancer-s1-f1-at-half"]
+    for row in rows:
+        assert row["task"] == "breast_cancer" and row["metric"] == "f1"
+        assert 0.8 < row["refit"] <= 1.0 and 0.8 < row["folds"] <= 1.0
+    assert "| breast_cancer | f1 | 2 |" in capsys.readouterr().out
