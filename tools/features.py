@@ -26,14 +26,17 @@ from schemas import ColumnKind, ColumnProfile, ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FeaturePrep", "case_variants", "formatted_numbers"]
+__all__ = ["FeaturePrep", "case_variants", "formatted_numbers", "missing_markers"]
 
 _BOOL_TOKENS = ({"true": 1.0, "false": 0.0}, {"yes": 1.0, "no": 0.0},
                 {"y": 1.0, "n": 0.0}, {"t": 1.0, "f": 0.0})
 # new rows may spell a yes/no column differently (a CSV of a boolean column, "1.0"...)
 _ANY_BOOL = {k: v for tokens in _BOOL_TOKENS for k, v in tokens.items()} | {
     "1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0}
-_MISSING_TOKENS = frozenset({"?", "-", "--", ".", "na", "n/a", "nan", "null", "none", "missing"})
+# what databases and spreadsheets write for "no value" (compared in lower case)
+_MISSING_TOKENS = frozenset({"?", "-", "--", "—", ".", "na", "n/a", "n.a.", "nan", "null",
+                             "none", "nil", "missing", "unknown", "not available", "#n/a",
+                             "#na", "#value!", "#div/0!", "#ref!", "#num!", "#null!"})
 _DATE_SHAPE = re.compile(r"^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
                          r"([ T]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
 _DATE_FORMATS = ("ISO8601", "%m/%d/%Y", "%d/%m/%Y", "%Y/%m/%d", "%d.%m.%Y", "%d-%m-%Y",
@@ -203,12 +206,12 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
         for tokens in _BOOL_TOKENS:
             if lowered and lowered <= set(tokens):
                 return _Finding("boolean", from_strings=True, n_unique=2)
-        bad = _non_numbers(uniques, counts.to_numpy())
+        bad = _non_numbers(uniques)
         if bad is not None:
             note = f"read as numbers; treated {bad} as missing" if bad else None
             numbers = _to_float(_to_text(s)).dropna()
             return self._classify_numbers(name, numbers, note, from_strings=True)
-        bad = _non_numbers(uniques, counts.to_numpy(), formatted=True)
+        bad = _non_numbers(uniques, formatted=True)
         if bad is not None:
             note = "read as numbers, without thousands separators, currency and % signs"
             if bad:
@@ -216,7 +219,7 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             numbers = formatted_numbers(_to_text(s)).dropna()
             return self._classify_numbers(name, numbers, note, from_strings=True,
                                           formatted=True)
-        bad = _non_numbers(uniques, counts.to_numpy(), formatted=True, decimal_comma=True)
+        bad = _non_numbers(uniques, formatted=True, decimal_comma=True)
         if bad is not None:
             example = next(v for v in uniques if "," in v)
             note = (f"read as numbers written with a decimal comma ({example!r} is "
@@ -372,10 +375,22 @@ def case_variants(uniques: pd.Series) -> str | None:
     return ", ".join(shown) + more
 
 
-def _non_numbers(uniques: pd.Series, counts: np.ndarray, *, formatted: bool = False,
+def missing_markers(uniques: pd.Series) -> list[str]:
+    """The missing-value tokens of distinct stripped strings that are otherwise all numbers
+    (plain, formatted or with a decimal comma), in lower case; [] when there are none or the
+    values are not numbers."""
+    for formatted, decimal_comma in ((False, False), (True, False), (True, True)):
+        tokens = _non_numbers(uniques, formatted=formatted, decimal_comma=decimal_comma)
+        if tokens is not None:
+            return tokens
+    return []
+
+
+def _non_numbers(uniques: pd.Series, *, formatted: bool = False,
                  decimal_comma: bool = False) -> list[str] | None:
-    """The missing-value tokens ('?', 'n/a'...) of a column of numbers written as text, or
-    None when it is not such a column. Works on distinct values, so it is cheap.
+    """The missing-value tokens ('?', 'n/a', 'unknown'...) of a column of numbers written as
+    text, or None when it is not such a column: one whose every other value is a number,
+    however many rows hold the tokens. Works on distinct values, so it is cheap.
 
     ``formatted``: numbers may carry thousands separators, currency or % signs, and at
     least one does. ``decimal_comma``: and they write the decimals after a comma, which at
@@ -394,7 +409,7 @@ def _non_numbers(uniques: pd.Series, counts: np.ndarray, *, formatted: bool = Fa
     parsed = parse(uniques)
     failed = parsed.isna().to_numpy()
     tokens = sorted(set(uniques[failed].str.lower()))
-    if failed.all() or counts[failed].sum() > 0.05 * counts.sum():
+    if failed.all():
         return None
     return tokens if set(tokens) <= _MISSING_TOKENS else None
 

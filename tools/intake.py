@@ -27,7 +27,7 @@ from schemas import (
     TaskSpec,
     TaskType,
 )
-from tools.features import case_variants, formatted_numbers
+from tools.features import case_variants, formatted_numbers, missing_markers
 
 log = logging.getLogger(__name__)
 
@@ -79,12 +79,15 @@ def prepare(task: TaskSpec, df: pd.DataFrame) -> PreparedData:
     """Check the table against the task; encode the target; resolve type and metric."""
     _check_target_column(task.target, df)
     y_all = _clean_target(df[task.target])
+    notices: list[str] = []
+    y_all, markers = _without_missing_markers(y_all)
+    if markers:
+        notices.append(f"treated {markers} in the target {task.target!r} as missing values")
     keep = y_all.notna().to_numpy()
     n_dropped = int((~keep).sum())
     if not keep.any():
         raise DataError(f"The target column {task.target!r} has no values: every one of its "
                         f"{len(df)} rows is missing.")
-    notices: list[str] = []
     if n_dropped:
         notices.append(f"dropped {n_dropped} of {len(df)} rows because the target "
                        f"{task.target!r} was missing")
@@ -156,6 +159,19 @@ def _clean_target(y: pd.Series) -> pd.Series:
         y = y.map(lambda v: v.strip() if isinstance(v, str) else v)
         return y.where(y.map(lambda v: v != ""))
     return y
+
+
+def _without_missing_markers(y: pd.Series) -> tuple[pd.Series, list[str]]:
+    """A target of numbers written as text with missing markers among them ('n/a',
+    'unknown'...): the markers become missing. A target of words keeps every word, since a
+    class may well be called 'unknown'."""
+    if ptypes.is_bool_dtype(y) or ptypes.is_numeric_dtype(y) or not y.notna().any():
+        return y, []
+    text = y.astype(object).map(lambda v: v if isinstance(v, str) else str(v), na_action="ignore")
+    markers = missing_markers(pd.Series(text.dropna().unique(), dtype=object))
+    if not markers:
+        return y, []
+    return y.where(~text.str.lower().isin(markers)), markers
 
 
 def _numeric(y: pd.Series) -> pd.Series | None:

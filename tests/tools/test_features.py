@@ -152,6 +152,19 @@ def test_numbers_written_as_text_with_missing_markers() -> None:
     assert out["reading"].iloc[0] == 1.5 and out["reading"].iloc[1:].isna().all()
 
 
+def test_a_missing_marker_in_many_rows_does_not_turn_numbers_into_categories() -> None:
+    values = [str(v) for v in np.random.default_rng(1).normal(size=200).round(2)]
+    values[::8] = ["Unknown"] * 25  # an eighth of the rows
+    values[3] = "#N/A"
+    prep = FeaturePrep().fit(pd.DataFrame({"reading": values, "word": ["a", "b"] * 100}))
+    assert prep.column_profiles_[0].kind == "numeric"
+    assert any("treated ['#n/a', 'unknown'] as missing" in n for n in prep.notices_)
+    # a word that is no missing marker still makes the column text
+    values[::8] = ["large"] * 25
+    assert FeaturePrep().fit(pd.DataFrame({"reading": values})).column_profiles_[0].kind != \
+        "numeric"
+
+
 def test_small_integer_feature_is_not_an_id() -> None:
     df = pd.DataFrame({"rooms": np.arange(10) + 1, "pk": np.arange(10)})
     prep = FeaturePrep().fit(df)

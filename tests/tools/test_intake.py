@@ -208,3 +208,20 @@ def test_target_classes_that_differ_only_in_case_get_a_notice() -> None:
     assert data.classes == ("Yes", "no", "yes")  # stripped, kept apart
     assert any("differ only in letter case are kept apart: 'Yes'/'yes'" in n
                for n in data.notices)
+
+
+def test_missing_markers_in_a_numeric_target_are_missing_values() -> None:
+    rng = np.random.default_rng(2)
+    value = rng.normal(100, 10, 90).round(1)
+    text = [str(v) for v in value]
+    text[::10] = ["unknown"] * 9
+    text[1] = "n/a"
+    df = pd.DataFrame({"x": rng.normal(size=90), "price": text})
+    data = prepare(TaskSpec(data_path=Path("p.csv"), target="price"), df)
+    assert data.task.task_type == "regression" and data.n_rows_dropped == 10
+    assert any("treated ['n/a', 'unknown'] in the target 'price' as missing" in n
+               for n in data.notices)
+    # a class may be called 'unknown': a target of words keeps it
+    words = prepare(TaskSpec(data_path=Path("w.csv"), target="kind"),
+                    df.assign(kind=["cat", "dog", "unknown"] * 30))
+    assert words.classes == ("cat", "dog", "unknown") and words.n_rows_dropped == 0
