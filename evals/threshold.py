@@ -34,13 +34,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from agents import execute_run, holdout_rows, prepare_data
+from agents import execute_run, holdout_rows, prepare_data, read_trials
+from agents._search import resolved
 from evals._compare import finished_row, save_row
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec
 from tools import ensemble, scoring
 from tools.datasets import BUNDLED, load_bundled
-from tools.metrics import fold_scores, score
+from tools.ensemble import select_ensemble
+from tools.metrics import ThresholdRule, decision_threshold, fold_scores, score
 from tools.model import load_model
 
 logger = logging.getLogger(__name__)
@@ -97,13 +99,15 @@ def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path,
             positive_share: float | None = None) -> dict[str, Any]:
     tag = "" if positive_share is None else f"-pos{positive_share:g}"
     run_dir = root / f"{dataset}-s{seed}-{metric}{tag}"
-    if (done := finished_row(run_dir)) is not None:
-        return done
     table = load_bundled(dataset)
     if positive_share is not None:
         table = rare_positives(table, BUNDLED[dataset].target, positive_share, seed)
     task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=BUNDLED[dataset].target,
                     metric=metric, seed=seed, budget=Budget(n_trials=n_trials))
+    if (done := finished_row(run_dir)) is not None:
+        if "at_one_se" not in done:  # a row from before the rule comparison
+            done = save_row(run_dir, done | _at_rules(run_dir, task, table))
+        return done
     search_at_half = _holdout_of_search_at_half(
         task, table, root / f"{dataset}-s{seed}-{metric}{tag}-at-half")
     record = execute_run(task, table, run_dir=run_dir, make_executor=_in_process,
@@ -119,7 +123,25 @@ def run_one(dataset: str, seed: int, metric: str, n_trials: int, root: Path,
     row = {"dataset": dataset, "seed": seed, "metric": metric, "n_trials": record.n_trials,
            "positives": float(np.mean(y_hold == 1)), "threshold": record.decision_threshold,
            "at_half": at_half, "at_threshold": at_threshold, "search_at_half": search_at_half}
-    return save_row(run_dir, row)
+    return save_row(run_dir, row | _at_rules(run_dir, task, table))
+
+
+def _at_rules(run_dir: Path, task: TaskSpec, table: pd.DataFrame) -> dict[str, float]:
+    """The run's final model on the holdout at the threshold of each rule of
+    ``decision_threshold``, chosen on the same ensemble's out-of-fold predictions."""
+    p = prepare_data(task, table)
+    _, metric, direction = resolved(p.task)
+    choice = select_ensemble(read_trials(run_dir), metric=metric, direction=direction,
+                             y=p.train.y, folds=p.split.folds, n_classes=p.n_classes,
+                             max_members=5 if p.task.ensemble else 1)
+    if choice is None:
+        raise RuntimeError(f"{run_dir}: no trial to replay")
+    X_hold, y_hold = holdout_rows(p)
+    proba = load_model(run_dir).predict_raw(X_hold)
+    rules: tuple[ThresholdRule, ...] = ("best", "one_se")
+    return {f"at_{rule}": score(metric, y_hold, proba, n_classes=2, threshold=decision_threshold(
+                metric, p.train.y, choice.oof, p.split.folds, n_classes=2, rule=rule))
+            for rule in rules}
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
@@ -134,9 +156,13 @@ def summarize(rows: list[dict[str, Any]]) -> str:
                      "at_threshold",
                      "| dataset | search at 0.5 | search at the other folds' thresholds "
                      "| better / level / worse |", lambda group: [])
+    rules = _paired([r for r in rows if "at_one_se" in r], "at_best", "at_one_se",
+                    "| dataset | threshold with the best mean fold score | the one nearest 0.5 "
+                    "within one standard error | better / level / worse |", lambda group: [])
     return ("The final model, labelled at 0.5 and at its decision threshold:\n\n" + final
             + "\n\nThe search, judging trials at 0.5 and at the other folds' thresholds "
-            "(holdout of each run's thresholded final model):\n\n" + search)
+            "(holdout of each run's thresholded final model):\n\n" + search
+            + "\n\nThe threshold rule, on the same final models:\n\n" + rules)
 
 
 def _paired(rows: list[dict[str, Any]], before: str, after: str, head: str,

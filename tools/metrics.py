@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import Literal
 
 import numpy as np
 from sklearn.metrics import (
@@ -27,8 +28,9 @@ from schemas import METRICS, ConfigError, Direction, TaskType
 
 log = logging.getLogger(__name__)
 
-__all__ = ["cv_fold_scores", "decision_threshold", "dummy_prediction", "fold_scores",
-           "is_better", "label_scores", "normalized_score", "score", "thresholded"]
+__all__ = ["ThresholdRule", "cv_fold_scores", "decision_threshold", "dummy_prediction",
+           "fold_scores", "is_better", "label_scores", "normalized_score", "score",
+           "thresholded"]
 
 _EPS = 1e-15
 
@@ -170,16 +172,21 @@ def _f1(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray:
     return np.where(denominator > 0, 2 * tp / np.maximum(denominator, 1.0), 0.0)
 
 
+ThresholdRule = Literal["best", "one_se"]
+
+
 def decision_threshold(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray, *,
-                       n_classes: int | None) -> float | None:
+                       n_classes: int | None, rule: ThresholdRule = "best") -> float | None:
     """The positive-class probability from which a binary model should say "positive",
     for a label metric (accuracy, balanced accuracy, F1...); None for any other metric or
     task.
 
-    Chosen on out-of-fold predictions (rows with fold < 0 are left out): the candidate
-    (0.5 and the 1st to 99th percentiles of the predicted probabilities) with the best mean
-    fold score; on a tie, the one nearest 0.5. On imbalanced classes F1 at 0.5 is often
-    far below F1 at a lower cut.
+    Chosen on out-of-fold predictions (rows with fold < 0 are left out) among 0.5 and the
+    1st to 99th percentiles of the predicted probabilities. ``rule="best"``: the candidate
+    with the best mean fold score, on a tie the one nearest 0.5. ``rule="one_se"``: the
+    candidate nearest 0.5 whose mean fold score is within one standard error (over the
+    folds) of the best, which keeps a noisy maximum from moving the cut far. On
+    imbalanced classes F1 at 0.5 is often far below F1 at a lower cut.
     """
     if not thresholded(metric, n_classes):
         return None
@@ -189,11 +196,16 @@ def decision_threshold(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.n
     candidates = np.unique(np.concatenate(
         [[0.5], np.quantile(positive[inside], np.linspace(0.01, 0.99, 99))]))
     candidates = candidates[np.argsort(np.abs(candidates - 0.5), kind="stable")]
-    mean = np.mean([label_scores(metric, y[folds == f], positive[folds == f], candidates)
-                    for f in np.unique(folds[inside])], axis=0)
+    per_fold = np.array([label_scores(metric, y[folds == f], positive[folds == f], candidates)
+                         for f in np.unique(folds[inside])])
     if METRICS[metric].direction == "minimize":
-        mean = -mean
-    return float(candidates[int(np.argmax(mean))])  # the first best: nearest 0.5
+        per_fold = -per_fold
+    mean = per_fold.mean(axis=0)
+    best = int(np.argmax(mean))  # the first best: nearest 0.5
+    if rule == "best" or len(per_fold) < 2:
+        return float(candidates[best])
+    error = per_fold[:, best].std(ddof=1) / np.sqrt(len(per_fold))
+    return float(candidates[int(np.argmax(mean >= mean[best] - error))])
 
 
 def cv_fold_scores(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.ndarray, *,

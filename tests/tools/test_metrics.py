@@ -205,3 +205,25 @@ def test_cv_fold_scores_label_each_fold_at_the_threshold_of_the_other_folds() ->
         "roc_auc", y, p1, folds, n_classes=2)
     assert cv_fold_scores("accuracy", _Y_MC, _PROBA_MC, np.arange(300) % 3, n_classes=3) == \
         fold_scores("accuracy", _Y_MC, _PROBA_MC, np.arange(300) % 3, n_classes=3)
+
+
+def test_the_one_standard_error_rule_keeps_the_cut_nearest_one_half_among_near_ties() -> None:
+    rng = np.random.default_rng(4)
+    n = 400
+    y = (rng.random(n) < 0.3).astype(int)
+    p1 = np.clip(0.3 + 0.25 * y + rng.normal(scale=0.2, size=n), 0, 1)  # overlapping classes
+    folds = np.arange(n) % 5
+    best = decision_threshold("accuracy", y, p1, folds, n_classes=2)
+    one_se = decision_threshold("accuracy", y, p1, folds, n_classes=2, rule="one_se")
+    assert best is not None and one_se is not None
+    assert abs(one_se - 0.5) <= abs(best - 0.5)
+    cuts = np.array([best, one_se])
+    per_fold = np.array([label_scores("accuracy", y[folds == f], p1[folds == f], cuts)
+                         for f in range(5)])
+    error = per_fold[:, 0].std(ddof=1) / np.sqrt(5)
+    assert per_fold[:, 1].mean() >= per_fold[:, 0].mean() - error  # within one error
+    # a clear optimum far from 0.5 is kept by both rules
+    rare = (rng.random(2000) < 0.1).astype(int)
+    low = np.clip(0.08 + 0.25 * rare + rng.normal(scale=0.05, size=2000), 0, 1)
+    far = decision_threshold("f1", rare, low, np.arange(2000) % 5, n_classes=2, rule="one_se")
+    assert far is not None and far < 0.35
