@@ -185,8 +185,9 @@ def decision_threshold(metric: str, y: np.ndarray, pred: np.ndarray, folds: np.n
     1st to 99th percentiles of the predicted probabilities. ``rule="best"``: the candidate
     with the best mean fold score, on a tie the one nearest 0.5. ``rule="one_se"``: the
     candidate nearest 0.5 whose mean fold score is within one standard error (over the
-    folds) of the best, which keeps a noisy maximum from moving the cut far. On
-    imbalanced classes F1 at 0.5 is often far below F1 at a lower cut.
+    folds) of the best, which keeps a noisy maximum from moving the cut far; measured
+    level with "best" (``evals.threshold``), so runs use "best". On imbalanced classes F1
+    at 0.5 is often far below F1 at a lower cut.
     """
     if not thresholded(metric, n_classes):
         return None
