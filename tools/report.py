@@ -425,7 +425,10 @@ def _honesty_section(record: RunRecord) -> list[str]:
         f"- CV scores are means over {record.task.n_folds} folds of the training part; "
         "\"± std\" is their standard deviation across folds.",
         "- The dummy baseline predicts the training class shares (classification) or the "
-        "training mean (regression).",
+        "training mean (regression)"
+        + ("; for this label metric it labels every row with one class, whichever scores "
+           "better on the training folds (for F1, usually the positive one)."
+           if record.decision_threshold is not None else "."),
     ]
     if record.direction == "minimize":
         lines.append(f"- `{record.metric}` is minimised: lower is better everywhere on this "

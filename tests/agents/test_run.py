@@ -114,7 +114,8 @@ def test_a_run_for_f1_on_rare_positives_chooses_a_decision_threshold(tmp_path: P
     frame = prediction_frame(model, table.drop(columns=["churn"]))
     at_cut = np.where(frame["proba_yes"] >= record.decision_threshold, "yes", "no")
     assert (frame["prediction"] == at_cut).all()
-    assert "decision threshold" in (tmp_path / "run" / "report.md").read_text()
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "decision threshold" in report and "labels every row with one class" in report
 
 
 def test_a_run_for_roc_auc_keeps_the_most_probable_class(tmp_path: Path) -> None:
