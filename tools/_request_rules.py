@@ -407,10 +407,33 @@ def _take_target(work: str, columns: Sequence[str] | None) -> tuple[str | None, 
             column = _match_column(m.group()[1:-1].strip(), columns)
             if column is not None:
                 found.append((True, column, m.start(), m.end()))
+    if not found and columns is not None:
+        found += _the_one_column_named(work, columns)
     if not found:
         return None, work
     _, name, start, end = next((f for f in found if f[0]), found[0])  # a quoted name wins
     return name, _blank(work, start, end)
+
+
+def _the_one_column_named(work: str, columns: Sequence[str]) -> list[tuple[bool, str, int, int]]:
+    """A column the sentence names without a rule around it ("will the customer churn?" on
+    a table with ``Churn``): the span of its first mention, when exactly one column is named
+    (up to three words, as ``_match_column`` matches them); none when several are."""
+    words = list(re.finditer(r"[\w.\-]+", work))
+    hits: dict[str, tuple[int, int]] = {}
+    for i, first in enumerate(words):
+        for last in words[i:i + 3]:
+            text = work[first.start():last.end()]
+            if first.group().lower() in _STOP or not re.fullmatch(r"[\w.\-]+(?:\s+[\w.\-]+)*",
+                                                                   text):
+                continue
+            column = _match_column(text, columns)
+            if column is not None:
+                hits.setdefault(column, (first.start(), last.end()))
+    if len(hits) != 1:
+        return []
+    [(column, (start, end))] = hits.items()
+    return [(False, column, start, end)]
 
 
 # ----------------------------------------------------------------------------- task type

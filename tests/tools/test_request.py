@@ -175,6 +175,17 @@ def test_target_that_is_not_a_column_is_missing_not_guessed() -> None:
     assert request.missing == ("target",)
 
 
+def test_the_one_column_a_sentence_names_is_the_target() -> None:
+    columns = ["CustomerID", "Tenure", "Monthly income", "Churn?", "Plan"]
+    assert parse_request("will the customer churn?", columns=columns).target == "Churn?"
+    request = parse_request("churn.csv: will they churn within a year, optimise f1",
+                            columns=columns)
+    assert (request.data, request.target, request.metric) == ("churn.csv", "Churn?", "f1")
+    # two columns named and no rule saying which: not guessed
+    assert parse_request("how does tenure relate to churn", columns=columns).target is None
+    assert parse_request("which plan leaves?", columns=["plan", "Plan_B"]).target == "plan"
+
+
 def test_nothing_found_means_data_and_target_missing() -> None:
     request = parse_request("make me a good model please")
     assert _fields(request) == {**_EMPTY, "missing": ("data", "target")}
@@ -208,7 +219,7 @@ def test_llm_fills_only_what_the_rules_left_empty() -> None:
     fake = ScriptedLLM([_answer(data="other.csv", target="LotArea", metric="mae",
                                 n_trials=20, families=["random forest"])])
     llm = scripted_client(fake)
-    text = "use house.csv, twenty trials, my target is the sale price column"
+    text = "use house.csv, twenty trials, my target is what the house will be worth"
     request = understand_request(text, llm=llm, columns=_HOUSE, render=prompts.render)
     assert request.data == "house.csv"  # the rules found it: never overridden
     assert request.n_trials == 20
