@@ -21,7 +21,9 @@ def test_the_threshold_eval_scores_one_model_two_ways_and_resumes(tmp_path: Path
     assert row["at_threshold"] >= row["at_half"] - 0.05  # chosen on folds, not the holdout
     assert 0.0 < row["search_at_half"] <= 1.0  # the control run of the search comparison
     summary = (tmp_path / "results.md").read_text()
-    assert summary.count("| fair |") == 2 and "search at 0.5" in summary
+    assert summary.count("| fair |") == 3 and "search at 0.5" in summary
+    assert row["at_best"] == pytest.approx(row["at_threshold"])  # the replay is exact
+    assert 0.0 < row["at_one_se"] <= 1.0 and "one standard error" in summary
     (tmp_path / "fair-s0-f1" / "study.journal").unlink()  # a rerun reads the row, runs nothing
     assert threshold.main(["--datasets", "fair", "--seeds", "0", "--trials", "2",
                            "--out", str(tmp_path)]) == 0
