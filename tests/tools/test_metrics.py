@@ -139,12 +139,17 @@ def test_a_threshold_labels_rows_from_the_positive_probability() -> None:
     assert score("roc_auc", y, p1, n_classes=2, threshold=0.32) == 1.0  # no labels involved
 
 
-def test_the_decision_threshold_is_chosen_on_folds_for_label_metrics_only() -> None:
+def _rare_positives(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """10% positives, well ranked, but every probability below 0.5; four folds."""
     rng = np.random.default_rng(1)
-    n = 2000
     y = (rng.random(n) < 0.1).astype(int)
-    p1 = np.clip(0.08 + 0.25 * y + rng.normal(scale=0.08, size=n), 0, 1)  # positives < 0.5
-    folds = np.arange(n) % 4
+    p1 = np.clip(0.08 + 0.25 * y + rng.normal(scale=0.08, size=n), 0, 1)
+    return y, p1, np.arange(n) % 4
+
+
+def test_the_decision_threshold_is_chosen_on_folds_for_label_metrics_only() -> None:
+    n = 2000
+    y, p1, folds = _rare_positives(n)
     t = decision_threshold("f1", y, p1, folds, n_classes=2)
     assert t is not None and 0.1 < t < 0.4
     assert np.mean(fold_scores("f1", y, p1, folds, n_classes=2, threshold=t)) > 0.5
@@ -181,11 +186,8 @@ def test_label_scores_at_many_thresholds_equal_the_score_at_each(metric: str) ->
 
 
 def test_cv_fold_scores_label_each_fold_at_the_threshold_of_the_other_folds() -> None:
-    rng = np.random.default_rng(1)
     n = 1200
-    y = (rng.random(n) < 0.1).astype(int)
-    p1 = np.clip(0.08 + 0.25 * y + rng.normal(scale=0.08, size=n), 0, 1)  # positives < 0.5
-    folds = np.arange(n) % 4
+    y, p1, folds = _rare_positives(n)
     tuned = cv_fold_scores("f1", y, p1, folds, n_classes=2)
     assert np.mean(tuned) > 0.5 > np.mean(fold_scores("f1", y, p1, folds, n_classes=2))
     for f in range(4):
