@@ -87,6 +87,7 @@ def finalize_run(ctx: RunContext, state: RunState | Mapping[str, Any]) -> RunRec
             metric, holdout.y_true, holdout.dummy_pred, n_classes=n_classes,
             threshold=holdout.dummy_threshold),
         n_trials=len(trials), n_failed=sum(not t.ok for t in trials),
+        n_cancelled=sum(t.failure == "cancelled" for t in trials),
         trials_by_source=dict(Counter(t.source for t in trials)),
         llm=llm, llm_handover=state["policy"].handover if "policy" in state else None,
         verdicts=tuple(verdicts),

@@ -87,8 +87,11 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
                       f"See {run_dir}/report.md and leaderboard.csv.")
         return
     best = record.best
+    outcomes = f"{record.n_failed - record.n_cancelled} failed"
+    if record.n_cancelled:
+        outcomes += f", {record.n_cancelled} stopped at the deadline"
     console.print(f"[bold green]Done.[/bold green] {record.n_trials} trials "
-                  f"({record.n_failed} failed), start-up {record.startup_time_s:.1f} s, "
+                  f"({outcomes}), start-up {record.startup_time_s:.1f} s, "
                   f"search {record.search_time_s:.1f} s, "
                   f"finalize {record.finalize_time_s:.1f} s — {record.stop_reason}.")
     console.print(f"  best model   {best.config.family} (trial {best.trial_id}, {best.source})")

@@ -53,7 +53,8 @@ class RunRecord(BaseModel):
     holdout_score: float | None
     dummy_holdout_score: float | None
     n_trials: int
-    n_failed: int
+    n_failed: int  # every trial that gave no score, those stopped at the deadline included
+    n_cancelled: int = 0  # of n_failed: running when the time budget ended, stopped unfinished
     trials_by_source: dict[str, int]
     retrieved_runs: tuple[str, ...] = ()  # ids of ``retrieved``, nearest first
     retrieved: tuple[RetrievedRun, ...] = ()  # past runs the memory brought in

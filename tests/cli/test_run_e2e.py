@@ -108,7 +108,8 @@ def test_messy_table_runs_without_help_and_predicts(tmp_path: Path,
     assert not (tmp_path / "p2.csv").exists()
 
 
-def test_time_budget_stops_the_search(tmp_path: Path) -> None:
+def test_time_budget_stops_the_search(tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     code = main(["run", "bundled:breast_cancer", "--target", "diagnosis", "--trials", "500",
                  "--time-budget", "12", "--out", str(out)])
@@ -118,6 +119,13 @@ def test_time_budget_stops_the_search(tmp_path: Path) -> None:
     assert "time budget" in record["stop_reason"]
     # no new trial after the deadline, running ones stopped at it (start-up and slack allowed)
     assert record["search_time_s"] < 12 + 8
+    # trials stopped at the deadline are told apart from failures
+    said = capsys.readouterr().out
+    cancelled = sum(json.loads(line)["failure"] == "cancelled"
+                    for line in (out / "trials.jsonl").read_text().splitlines())
+    assert record["n_cancelled"] == cancelled <= record["n_failed"]
+    assert f"({record['n_failed'] - cancelled} failed" in said
+    assert ("stopped at the deadline" in said) == (cancelled > 0)
 
 
 def test_a_sentence_names_the_target_metric_budget_and_families(
