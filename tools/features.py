@@ -211,24 +211,20 @@ class FeaturePrep(TransformerMixin, BaseEstimator):
             note = f"read as numbers; treated {bad} as missing" if bad else None
             numbers = _to_float(_to_text(s)).dropna()
             return self._classify_numbers(name, numbers, note, from_strings=True)
-        bad = _non_numbers(uniques, formatted=True)
-        if bad is not None:
+        for decimal_comma in (False, True):
+            bad = _non_numbers(uniques, formatted=True, decimal_comma=decimal_comma)
+            if bad is None:
+                continue
             note = "read as numbers, without thousands separators, currency and % signs"
+            if decimal_comma:
+                example = next(v for v in uniques if "," in v)
+                value = formatted_numbers(pd.Series([example]), decimal_comma=True)[0]
+                note = f"read as numbers written with a decimal comma ({example!r} is {value:g})"
             if bad:
                 note += f"; treated {bad} as missing"
-            numbers = formatted_numbers(_to_text(s)).dropna()
+            numbers = formatted_numbers(_to_text(s), decimal_comma=decimal_comma).dropna()
             return self._classify_numbers(name, numbers, note, from_strings=True,
-                                          formatted=True)
-        bad = _non_numbers(uniques, formatted=True, decimal_comma=True)
-        if bad is not None:
-            example = next(v for v in uniques if "," in v)
-            note = (f"read as numbers written with a decimal comma ({example!r} is "
-                    f"{formatted_numbers(pd.Series([example]), decimal_comma=True)[0]:g})")
-            if bad:
-                note += f"; treated {bad} as missing"
-            numbers = formatted_numbers(_to_text(s), decimal_comma=True).dropna()
-            return self._classify_numbers(name, numbers, note, from_strings=True,
-                                          formatted=True, decimal_comma=True)
+                                          formatted=True, decimal_comma=decimal_comma)
         sample = uniques.iloc[: self.sample_size]
         fmt = self._date_format(sample)
         if fmt is not None:

@@ -90,7 +90,7 @@ def dummy_cv_score(metric: str, y: np.ndarray, folds: np.ndarray, *, task_type: 
     better, a one-bit choice that needs no cross-fitting.
     """
     pred = dummy_oof(y, folds, task_type=task_type, n_classes=n_classes)
-    threshold = decision_threshold(metric, y, pred, folds, n_classes=n_classes)
+    threshold = dummy_threshold(metric, y, folds, n_classes=n_classes)
     return float(np.mean(fold_scores(metric, y, pred, folds, n_classes=n_classes,
                                      threshold=threshold)))
 
