@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from agents._memory import MemoryUse
+from agents._plan_ahead import PlanAhead
 from agents._policy import HybridRule, SearchSettings
 from agents._search import SearchData, resolved
 from agents.coder import Coder
@@ -134,6 +135,7 @@ class RunContext:
     confirm: bool = False  # interrupt after intake for the user's confirmation (chat)
     memory: MemoryUse | None = None
     settings: SearchSettings = dataclasses.field(default_factory=SearchSettings)
+    plan_ahead: PlanAhead = dataclasses.field(default_factory=PlanAhead)
     _stack: ExitStack = dataclasses.field(default_factory=ExitStack)
     _executor: Executor | None = None
     _isolation: IsolationLevel = "process"

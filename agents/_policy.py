@@ -3,10 +3,15 @@
 The rule, in rounds (a round is one ``plan → execute → verify → decide`` pass):
 
 1. Without an LLM every round is a BO round, from the first trial.
-2. With one, the first round is an LLM round: its proposals are enqueued into
-   the optuna study ahead of the family defaults, so they warm-start BO.
-   After an LLM round come ``bo_trials_per_cycle`` BO trials (queued defaults
-   and repairs first, then sampled ones), then the next LLM round, and so on.
+2. With one, LLM rounds and BO rounds alternate: an LLM round runs the
+   planner's configurations, a BO round ``bo_trials_per_cycle`` trials (queued
+   memory points, defaults and repairs first, then sampled ones). The planner
+   thinks while a BO round trains (``SearchSettings.plan_ahead``): the run
+   opens with a BO round, during which the planner is asked for the first LLM
+   round, and each later BO round asks it for the next one, with the trials
+   finished before that BO round (see ``agents._plan_ahead``). Without
+   plan-ahead the run opens with an LLM round and each call waits for the
+   trials before it, with the workers idle while the model writes.
 3. BO takes over alone, for the rest of the run, when the LLM gave no valid
    proposal in ``max_invalid`` rounds in a row, or when its proposals did not
    improve the best cross-validated score for ``patience`` LLM rounds in a row.
@@ -73,6 +78,7 @@ class SearchSettings(BaseModel):
     defaults: bool = True  # queue each family's default configuration first
     n_startup_trials: int | None = Field(default=None, ge=0)  # None: the warm start-up rule
     code: CodeMode = "auto"  # when the LLM writes models as code (rule 5)
+    plan_ahead: bool = True  # the planner is asked while a BO round trains (rule 2)
 
 
 class PolicyState(BaseModel):
@@ -88,15 +94,17 @@ class PolicyState(BaseModel):
     handover: str | None = None  # why BO runs alone (None while the LLM takes part)
 
 
-def initial_policy(has_llm: bool) -> PolicyState:
+def initial_policy(has_llm: bool, *, plan_ahead: bool = True) -> PolicyState:
     if has_llm:
-        return PolicyState(llm_active=True, next_round="llm")
+        return PolicyState(llm_active=True, next_round="bo" if plan_ahead else "llm")
     return PolicyState(llm_active=False, next_round="bo", handover="no LLM configured")
 
 
 def round_size(policy: PolicyState, rule: HybridRule, *, n_workers: int, remaining: int) -> int:
     """How many trials a BO round runs (an LLM round runs as many as it proposed)."""
     per_round = rule.bo_trials_per_cycle if policy.llm_active else rule.bo_round * n_workers
+    if policy.llm_active and policy.n_llm_rounds == 0:  # the opening round leaves the LLM half
+        per_round = min(per_round, remaining // 2)
     return max(1, min(remaining, per_round))
 
 

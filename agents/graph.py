@@ -20,6 +20,7 @@ from the ledger and re-asks nothing (see ``agents._search``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import operator
 import time
@@ -48,7 +49,7 @@ from agents._policy import (
 )
 from agents._search import TRIALS_FILE, SearchLoop, SearchOutcome, read_trials
 from agents.coder import CodeRequest
-from agents.planner import PlanRequest
+from agents.planner import PlanRequest, PlanResult
 from schemas import (
     CodeDraft,
     CodeEntry,
@@ -78,6 +79,7 @@ class RunState(TypedDict, total=False):
     round_kind: RoundKind
     round_start: int  # trials before the current round
     round_size: int
+    plan_ahead: tuple[int, int] | None  # (trials seen, batch) of the planner call begun early
     round_proposals: int  # valid proposals of the current LLM round
     round_code: list[CodeDraft]  # the modules of the current code round
     code_queue: list[CodeDraft]  # repaired modules waiting for the next round
@@ -117,7 +119,8 @@ def profile(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     queue = [Proposal(config=default_config(s), source="default",
                       rationale="the family's expert default")
              for s in cheapest_first(p.spaces)] if ctx.settings.defaults else []
-    return {"queue": queue, "policy": initial_policy(ctx.planner is not None),
+    return {"queue": queue, "policy": initial_policy(ctx.planner is not None,
+                                               plan_ahead=ctx.settings.plan_ahead),
             "startup_s": time.monotonic() - t0, "search_s": 0.0, "trials": [],
             "verdicts": [], "code_entries": [], "code_queue": [], "round_code": []}
 
@@ -163,16 +166,19 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if after_code is not policy:
         policy = update["policy"] = after_code
     if policy.llm_active and policy.next_round == "llm" and ctx.planner is not None:
-        ctx.observer.on_stage(f"planner: asking the LLM for up to "
-                              f"{min(ctx.rule.llm_batch, remaining)} configurations")
+        ahead = state.get("plan_ahead")  # the call begun during the last BO round, if any
+        seen, n = ahead or (len(trials), min(ctx.rule.llm_batch, remaining))
+        if ahead is None:
+            ctx.observer.on_stage(f"planner: asking the LLM for up to {n} configurations")
+        update["plan_ahead"] = None
         try:
-            result = ctx.planner.propose(PlanRequest(
-                task=p.task, profile=p.profile, spaces=p.spaces, trials=trials,
-                n=min(ctx.rule.llm_batch, remaining), retrieved=state.get("evidence", "none")))
+            result = ctx.plan_ahead.take(ctx.planner, _plan_request(state, ctx, seen, n))
         except Exception as exc:  # a broken provider must not end the run: BO goes on
             log.warning("planner failed: %s: %s", type(exc).__name__, exc)
             update["policy"] = llm_failed(policy, f"the LLM failed: {type(exc).__name__}")
             result = None
+        if result is not None and seen < len(trials):
+            result = _still_new(result, trials, remaining)
         if result is not None and result.proposals:
             for proposal in result.proposals:
                 ctx.search.enqueue(proposal.config, "llm")
@@ -197,7 +203,34 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
         ctx.search.enqueue(proposal.config, proposal.source)
     update |= {"queue": queue[size:], "round_size": size,
                "search_s": state["search_s"] + time.monotonic() - t0}
+    if (update["round_kind"] == "bo" and pol.llm_active and ctx.planner is not None
+            and ctx.settings.plan_ahead and remaining > size
+            and state.get("plan_ahead") is None):
+        n = min(ctx.rule.llm_batch, remaining - size)
+        ctx.observer.on_stage(f"planner: asking the LLM for up to {n} configurations "
+                              f"while BO runs {size} trial{'s' if size > 1 else ''}")
+        ctx.plan_ahead.start(ctx.planner, _plan_request(state, ctx, len(trials), n))
+        update["plan_ahead"] = (len(trials), n)
     return update
+
+
+def _plan_request(state: RunState, ctx: RunContext, seen: int, n: int) -> PlanRequest:
+    """The planner's request: the first ``seen`` trials (the same on resume), ``n`` wanted."""
+    p = ctx.prepared
+    return PlanRequest(task=p.task, profile=p.profile, spaces=p.spaces,
+                       trials=state["trials"][:seen], n=n,
+                       retrieved=state.get("evidence", "none"))
+
+
+def _still_new(result: PlanResult, trials: list[TrialResult], remaining: int) -> PlanResult:
+    """An answer begun before the latest trials, without what they already ran."""
+    ran = {t.config.key() for t in trials}
+    kept = [pr for pr in result.proposals if pr.config.key() not in ran][:remaining]
+    dropped = len(result.proposals) - len(kept)
+    error = result.error if kept or not result.proposals else (
+        "every proposal had already run while the planner was thinking")
+    return dataclasses.replace(result, proposals=tuple(kept),
+                               n_rejected=result.n_rejected + dropped, error=error)
 
 
 def _plan_code(state: RunState, ctx: RunContext,
@@ -215,6 +248,7 @@ def _plan_code(state: RunState, ctx: RunContext,
     if ctx.coder is None or not wants_code(policy, ctx.rule, ctx.settings.code):
         return None, policy
     p = ctx.prepared
+    ctx.plan_ahead.settle()  # one LLM call at a time, in a fixed order
     why = "the best score has stalled; " if ctx.settings.code == "auto" else ""
     ctx.observer.on_stage(f"planner: {why}asking the LLM to write a model as code")
     try:
@@ -278,6 +312,7 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     trials = state["trials"]
     new, earlier = trials[state["round_start"]:], trials[:state["round_start"]]
     drafts = {d.family: d for d in state.get("round_code", [])}
+    ctx.plan_ahead.settle()  # the critic asks after the planner, whatever the timing
     verdicts = ctx.verifier.verify(new, earlier=earlier, ctx=ctx.checks, task=p.task,
                                    profile=p.profile, spaces=p.spaces, drafts=drafts)
     repairs = [v.repair for v in verdicts if v.repair is not None]
@@ -327,6 +362,7 @@ def route_after_decide(state: RunState) -> Literal["plan", "finalize"]:
 
 
 def finalize(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    runtime.context.plan_ahead.settle()  # its tokens count in the record
     record = finalize_run(runtime.context, state)
     return {"status": record.status}
 

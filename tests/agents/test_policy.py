@@ -23,8 +23,20 @@ def test_without_llm_every_round_is_bo_and_the_reason_is_recorded() -> None:
     assert round_size(policy, RULE, n_workers=3, remaining=4) == 4
 
 
-def test_llm_and_bo_rounds_alternate() -> None:
+def test_with_plan_ahead_a_bo_round_opens_the_run() -> None:
     policy = initial_policy(has_llm=True)
+    assert policy.llm_active and policy.next_round == "bo"
+    assert round_size(policy, RULE, n_workers=4, remaining=100) == 2
+    assert round_size(policy, RULE, n_workers=4, remaining=3) == 1  # the LLM's turn comes
+    assert round_size(policy, RULE, n_workers=4, remaining=1) == 1
+    policy = after_round(policy, RULE, kind="bo", n_valid_proposals=0,
+                         new_trials=[_trial(0, 0.5, "default")], best_before=None,
+                         direction="maximize")
+    assert policy.next_round == "llm" and policy.n_llm_rounds == 0
+
+
+def test_llm_and_bo_rounds_alternate() -> None:
+    policy = initial_policy(has_llm=True, plan_ahead=False)
     assert policy.next_round == "llm"
     policy = after_round(policy, RULE, kind="llm", n_valid_proposals=3,
                          new_trials=[_trial(0, 0.9)], best_before=None, direction="maximize")

@@ -50,3 +50,21 @@ def test_a_finished_run_is_read_back_and_an_unfinished_one_cleared(tmp_path: Pat
     assert save_row(run_dir, {"holdout": 0.5}) == {"holdout": 0.5}
     assert finished_row(run_dir) == {"holdout": 0.5}
     assert finished_row(tmp_path / "never-started") is None
+
+
+def test_the_plan_ahead_summary_pairs_the_arms_by_dataset_and_seed() -> None:
+    from evals.plan_ahead import summary
+
+    def row(dataset: str, seed: int, arm: str, search_s: float,
+            holdout: float | None) -> dict[str, object]:
+        return {"dataset": dataset, "seed": seed, "arm": arm, "search_s": search_s,
+                "holdout": holdout}
+
+    rows = [row("iris", 0, "serial", 100.0, 0.10), row("iris", 0, "ahead", 50.0, 0.12),
+            row("bc", 0, "serial", 40.0, 0.98), row("bc", 0, "ahead", 80.0, None),
+            row("wine", 0, "ahead", 10.0, 0.05)]  # no serial run: left out
+    lines = summary(rows).splitlines()
+    assert "| iris | 0 | 50 / 100 | 0.50 | +0.0200 |" in lines
+    assert "| bc | 0 | 80 / 40 | 2.00 | n/a |" in lines
+    assert not any(line.startswith("| wine") for line in lines)
+    assert lines[-1].endswith("geometric mean over 2 pairs: 1.00.")
