@@ -4,7 +4,10 @@
                                                                      └─► finalize → END
 
 A round is a BO round, an LLM round (the planner's configurations) or a code
-round (modules the LLM wrote or repaired; see ``agents._policy``, rule 5).
+round (modules the LLM wrote or repaired; see ``agents._policy``, rule 5). The
+plan node of a BO round also starts the planner's call for the next LLM round
+in the background (``agents._plan_ahead``), so the model writes while the BO
+round trains.
 
 Nodes are plain functions ``(state, runtime) -> partial update``; the
 dependencies (data, study, workers, LLM) come in through the runtime context
