@@ -116,7 +116,8 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
                       f"{near.dataset}, distance {near.distance:.2f})")
     if record.llm.n_calls:
         llm = record.llm
-        console.print(f"  LLM          {llm.model}: {llm.n_calls} calls ({llm.n_cached} cached, "
+        calls = f"{llm.n_calls} call" + ("s" if llm.n_calls != 1 else "")
+        console.print(f"  LLM          {llm.model}: {calls} ({llm.n_cached} cached, "
                       f"{llm.n_failed} failed), {llm.prompt_tokens + llm.completion_tokens} "
                       f"tokens, {llm.time_s:.1f} s" + (f", ${llm.cost_usd:.4f}"
                                                        if llm.cost_usd else ""))
