@@ -140,10 +140,11 @@ def retrieve(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     if found.notice:
         ctx.observer.on_stage(found.notice)
     elif found.runs:
-        nearest = found.runs[0]
+        nearest, n_runs, n_points = found.runs[0], len(found.runs), len(found.proposals)
         ctx.observer.on_stage(
-            f"memory: {len(found.runs)} similar past runs (nearest {nearest.dataset}, distance "
-            f"{nearest.distance:.2f}); {len(found.proposals)} warm-start configurations")
+            f"memory: {n_runs} similar past run{'s' if n_runs != 1 else ''} (nearest "
+            f"{nearest.dataset}, distance {nearest.distance:.2f}); {n_points} warm-start "
+            f"configuration{'s' if n_points != 1 else ''}")
     else:
         ctx.observer.on_stage("memory: no similar past run yet")
     return {"retrieved": list(found.runs), "evidence": found.evidence,

@@ -111,9 +111,9 @@ def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:
     sources = ", ".join(f"{n} {src}" for src, n in sorted(record.trials_by_source.items()))
     console.print(f"  trials from  {sources}")
     if record.retrieved:
-        near = record.retrieved[0]
-        console.print(f"  memory       {len(record.retrieved)} similar past runs (nearest "
-                      f"{near.dataset}, distance {near.distance:.2f})")
+        near, n_runs = record.retrieved[0], len(record.retrieved)
+        console.print(f"  memory       {n_runs} similar past run{'s' if n_runs != 1 else ''} "
+                      f"(nearest {near.dataset}, distance {near.distance:.2f})")
     if record.llm.n_calls:
         llm = record.llm
         calls = f"{llm.n_calls} call" + ("s" if llm.n_calls != 1 else "")
