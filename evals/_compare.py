@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,21 @@ def finished_row(run_dir: Path) -> dict[str, Any] | None:
     if run_dir.exists():
         shutil.rmtree(run_dir)
     return None
+
+
+def results_folder(out: Path | None, prefix: str) -> Path:
+    """``out``, or a new temporary folder named with ``prefix``; created either way."""
+    root = out or Path(tempfile.mkdtemp(prefix=prefix))
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def write_results(root: Path, rows: Sequence[dict[str, Any]], table: str) -> None:
+    """``results.json`` (the rows) and ``results.md`` (the table) in ``root``; print the
+    table."""
+    (root / "results.json").write_text(json.dumps(list(rows), indent=2))
+    (root / "results.md").write_text(table + "\n")
+    print(table)
 
 
 def save_row(run_dir: Path, row: dict[str, Any]) -> dict[str, Any]:

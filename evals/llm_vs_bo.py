@@ -20,14 +20,20 @@ import json
 import logging
 import os
 import statistics
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from agents import execute_run, read_trials
-from evals._compare import best_after, finished_row, paired_table, save_row
+from evals._compare import (
+    best_after,
+    finished_row,
+    paired_table,
+    results_folder,
+    save_row,
+    write_results,
+)
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
@@ -117,8 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for runs and results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    root = args.out or Path(tempfile.mkdtemp(prefix="mlpilot-llm-vs-bo-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root = results_folder(args.out, "mlpilot-llm-vs-bo-")
     rows = []
     for dataset in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -126,10 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row = run_one(dataset, seed, method, args.trials, root, args.home)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    (root / "results.json").write_text(json.dumps(rows, indent=2))
-    table = markdown(rows) + "\n\n" + summary(rows)
-    (root / "results.md").write_text(table + "\n")
-    print(table)
+    write_results(root, rows, markdown(rows) + "\n\n" + summary(rows))
     return 0
 
 

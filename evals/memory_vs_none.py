@@ -19,14 +19,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from agents import MemoryUse, execute_run, read_trials
-from evals._compare import best_after, finished_row, paired_table, save_row
+from evals._compare import (
+    best_after,
+    finished_row,
+    paired_table,
+    results_folder,
+    save_row,
+    write_results,
+)
 from memory import SEED_FILE, InMemoryRunStore, read_jsonl
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, MemoryRecord, TaskSpec
@@ -78,8 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     _, seed_records, _ = read_jsonl(args.seed_file)
     datasets = list(BUNDLED) if args.datasets == "all" else args.datasets.split(",")
-    root = args.out or Path(tempfile.mkdtemp(prefix="mlpilot-memory-vs-none-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root = results_folder(args.out, "mlpilot-memory-vs-none-")
     rows = []
     for dataset in datasets:
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -87,10 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 row = run_one(dataset, seed, method, args.trials, root, seed_records)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    (root / "results.json").write_text(json.dumps(rows, indent=2))
-    table = paired_table(rows, "memory", "none", ("best_after_5", "best_after_all", "holdout"))
-    (root / "results.md").write_text(table + "\n")
-    print(table)
+    write_results(root, rows, paired_table(rows, "memory", "none",
+                                           ("best_after_5", "best_after_all", "holdout")))
     return 0
 
 

@@ -22,14 +22,13 @@ import json
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from agents import SearchSettings, execute_run
-from evals._compare import finished_row, save_row
+from evals._compare import finished_row, results_folder, save_row, write_results
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
@@ -114,8 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for runs and results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    root = args.out or Path(tempfile.mkdtemp(prefix="mlpilot-plan-ahead-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root = results_folder(args.out, "mlpilot-plan-ahead-")
     rows = []
     for dataset in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -125,10 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               home=args.home)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    (root / "results.json").write_text(json.dumps(rows, indent=2))
-    table = markdown(rows) + "\n\n" + summary(rows)
-    (root / "results.md").write_text(table + "\n")
-    print(table)
+    write_results(root, rows, markdown(rows) + "\n\n" + summary(rows))
     return 0
 
 

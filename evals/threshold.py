@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +35,7 @@ import pandas as pd
 
 from agents import execute_run, holdout_rows, prepare_data, read_trials
 from agents._search import resolved
-from evals._compare import finished_row, save_row
+from evals._compare import finished_row, results_folder, save_row, write_results
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec
 from tools import ensemble, scoring
@@ -198,18 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for runs and results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    root = args.out or Path(tempfile.mkdtemp(prefix="mlpilot-threshold-"))
-    root.mkdir(parents=True, exist_ok=True)
+    root = results_folder(args.out, "mlpilot-threshold-")
     rows = []
     for dataset in args.datasets.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             row = run_one(dataset, seed, args.metric, args.trials, root, args.positive_share)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    (root / "results.json").write_text(json.dumps(rows, indent=2))
-    table = summarize(rows)
-    (root / "results.md").write_text(table + "\n")
-    print(table)
+    write_results(root, rows, summarize(rows))
     return 0
 
 
