@@ -7,7 +7,7 @@ import json
 import shutil
 import statistics
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,19 @@ def results_folder(out: Path | None, prefix: str) -> Path:
     root = out or Path(tempfile.mkdtemp(prefix=prefix))
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def run_grid(datasets: Sequence[str], seeds: Sequence[int], arms: Sequence[str],
+             run: Callable[[str, int, str], dict[str, Any]]) -> list[dict[str, Any]]:
+    """``run(dataset, seed, arm)`` for every combination, in that nesting; each row is
+    printed as JSON as it comes (a long eval shows its progress)."""
+    rows = []
+    for dataset in datasets:
+        for seed in seeds:
+            for arm in arms:
+                rows.append(run(dataset, seed, arm))
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def write_results(root: Path, rows: Sequence[dict[str, Any]], table: str) -> None:

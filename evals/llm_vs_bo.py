@@ -16,7 +16,6 @@ rerunning the command with the same ``--out`` skips it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import statistics
@@ -31,6 +30,7 @@ from evals._compare import (
     finished_row,
     paired_table,
     results_folder,
+    run_grid,
     save_row,
     write_results,
 )
@@ -124,13 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     root = results_folder(args.out, "mlpilot-llm-vs-bo-")
-    rows = []
-    for dataset in args.datasets.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            for method in args.methods.split(","):
-                row = run_one(dataset, seed, method, args.trials, root, args.home)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    rows = run_grid(args.datasets.split(","), [int(s) for s in args.seeds.split(",")],
+                    args.methods.split(","),
+                    lambda dataset, seed, method: run_one(dataset, seed, method, args.trials,
+                                                          root, args.home))
     write_results(root, rows, markdown(rows) + "\n\n" + summary(rows))
     return 0
 

@@ -17,7 +17,6 @@ same ``--out`` skips it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from evals._compare import (
     finished_row,
     paired_table,
     results_folder,
+    run_grid,
     save_row,
     write_results,
 )
@@ -85,13 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _, seed_records, _ = read_jsonl(args.seed_file)
     datasets = list(BUNDLED) if args.datasets == "all" else args.datasets.split(",")
     root = results_folder(args.out, "mlpilot-memory-vs-none-")
-    rows = []
-    for dataset in datasets:
-        for seed in (int(s) for s in args.seeds.split(",")):
-            for method in ("memory", "none"):
-                row = run_one(dataset, seed, method, args.trials, root, seed_records)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    rows = run_grid(datasets, [int(s) for s in args.seeds.split(",")], ("memory", "none"),
+                    lambda dataset, seed, method: run_one(dataset, seed, method, args.trials,
+                                                          root, seed_records))
     write_results(root, rows, paired_table(rows, "memory", "none",
                                            ("best_after_5", "best_after_all", "holdout")))
     return 0

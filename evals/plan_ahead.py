@@ -18,7 +18,6 @@ the same ``--out`` skips it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -28,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from agents import SearchSettings, execute_run
-from evals._compare import finished_row, results_folder, save_row, write_results
+from evals._compare import finished_row, results_folder, run_grid, save_row, write_results
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
@@ -114,15 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     root = results_folder(args.out, "mlpilot-plan-ahead-")
-    rows = []
-    for dataset in args.datasets.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            for arm in args.arms.split(","):
-                row = run_one(dataset, seed, arm, n_trials=args.trials,
-                              n_workers=args.workers, n_threads=args.threads, root=root,
-                              home=args.home)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+    rows = run_grid(args.datasets.split(","), [int(s) for s in args.seeds.split(",")],
+                    args.arms.split(","),
+                    lambda dataset, seed, arm: run_one(
+                        dataset, seed, arm, n_trials=args.trials, n_workers=args.workers,
+                        n_threads=args.threads, root=root, home=args.home))
     write_results(root, rows, markdown(rows) + "\n\n" + summary(rows))
     return 0
 
