@@ -53,7 +53,8 @@ def cmd_llm_check(args: argparse.Namespace, settings: Settings, console: Console
     weights = _local_weights(name, settings) if name in LOCAL_MODELS else None
     client = open_llm(name, home=settings.home, api_base=settings.llm_api_base,
                       api_key=settings.llm_api_key, model_path=settings.llm_model_path,
-                      cache=False, n_threads=settings.llm_threads)
+                      cache=False, n_threads=settings.llm_threads,
+                      timeout_s=settings.llm_timeout_s)
     assert client is not None  # only "none" gives None
     say(f"model: {client.model}")
     if weights is not None:

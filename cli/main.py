@@ -307,7 +307,8 @@ def _open_llm(name: str, settings: Settings, *, seed: int) -> LLMClient | None:
 
     return open_llm(name, home=settings.home, api_base=settings.llm_api_base,
                     api_key=settings.llm_api_key, model_path=settings.llm_model_path,
-                    cache=settings.llm_cache, n_threads=settings.llm_threads, seed=seed)
+                    cache=settings.llm_cache, n_threads=settings.llm_threads, seed=seed,
+                    timeout_s=settings.llm_timeout_s)
 
 
 def executor_factory(n_workers: int, isolation: str,

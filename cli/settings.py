@@ -25,6 +25,8 @@ class Settings:
     memory: str | None = None  # a store folder, http://host:port, or "off"; None: home/memory
     # the planner runs between rounds, while no trial trains: it may use the cores
     llm_threads: int = min(4, os.cpu_count() or 1)
+    # one LLM request's time limit; the embedded model stops writing at it
+    llm_timeout_s: float = 120.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -43,7 +45,8 @@ class Settings:
                    llm_cache=_flag(env, "MLPILOT_LLM_CACHE", default=True),
                    memory=(env.get("MLPILOT_MEMORY") or "").strip() or None,
                    llm_threads=_positive_int(env, "MLPILOT_LLM_THREADS",
-                                              default=min(4, os.cpu_count() or 1)))
+                                              default=min(4, os.cpu_count() or 1)),
+                   llm_timeout_s=_positive_number(env, "MLPILOT_LLM_TIMEOUT", default=120.0))
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -68,5 +71,19 @@ def _positive_int(env: Mapping[str, str], name: str, *, default: int) -> int:
         number = 0
     if number < 1:
         raise ConfigError(f"The '{name}' setting must be a whole number of at least 1; "
+                          f"got {value!r} instead.")
+    return number
+
+
+def _positive_number(env: Mapping[str, str], name: str, *, default: float) -> float:
+    value = (env.get(name) or "").strip()
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = 0.0
+    if not number > 0 or number == float("inf"):
+        raise ConfigError(f"The '{name}' setting must be a number of seconds above 0; "
                           f"got {value!r} instead.")
     return number

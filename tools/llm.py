@@ -172,8 +172,13 @@ class LiteLLMClient:
                 break
             except transient as exc:
                 if attempt == self.max_retries:
+                    tries = "1 try" if attempt == 0 else f"{attempt + 1} tries"
+                    if isinstance(exc, litellm.Timeout):
+                        raise LLMError(f"The model {self._model!r} did not answer within its "
+                                       f"{self.timeout_s:g} s time limit ({tries}): "
+                                       f"{_short(exc)}") from exc
                     raise LLMError(f"The model {self._model!r} is unavailable after "
-                                   f"{attempt + 1} tries: {_short(exc)}") from exc
+                                   f"{tries}: {_short(exc)}") from exc
                 delay = _BACKOFF_S * 2 ** attempt
                 logger.warning("%s: %s; retrying in %.1f s", self._model, _short(exc), delay)
                 _sleep(delay)

@@ -198,22 +198,27 @@ class LocalProvider(litellm.CustomLLM):
                                           if schema else {"type": "json_object"})
             if schema:
                 _check_grammar(schema)
+        limit_s = _seconds(timeout)
         with _LLAMA_LOCK:
             llama = load_llama(path, n_threads)
             try:
-                out = llama.create_chat_completion(**request)
+                answer = _generate(llama, request, limit_s)
             except ValueError as exc:  # prompt longer than the context, bad arguments
                 raise litellm.BadRequestError(message=str(exc), model=model,
                                               llm_provider="local") from exc
-        choice = out["choices"][0]
-        usage = out.get("usage") or {}
-        model_response.choices[0].message.content = choice["message"]["content"] or ""
-        model_response.choices[0].finish_reason = choice.get("finish_reason") or "stop"
+        if answer.finish_reason is None:
+            raise litellm.Timeout(
+                message=f"the local model was stopped at its {limit_s:g} s time limit after "
+                        f"writing {answer.completion_tokens} tokens", model=model,
+                llm_provider="local")
+        model_response.choices[0].message.content = answer.text
+        # llama.cpp ends a chat completion with "stop" or "length" only
+        model_response.choices[0].finish_reason = (
+            "length" if answer.finish_reason == "length" else "stop")
         model_response.model = f"local/{model}"
         setattr(model_response, "usage", litellm.Usage(  # noqa: B010 (not a declared field)
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            total_tokens=int(usage.get("total_tokens", 0))))
+            prompt_tokens=answer.prompt_tokens, completion_tokens=answer.completion_tokens,
+            total_tokens=answer.prompt_tokens + answer.completion_tokens))
         return model_response
 
     async def acompletion(self, *args: Any, **kwargs: Any) -> Any:
@@ -221,6 +226,51 @@ class LocalProvider(litellm.CustomLLM):
 
 
 _PROVIDER = LocalProvider()
+
+
+@dataclass(frozen=True)
+class _Answer:
+    text: str
+    finish_reason: str | None  # None: stopped at the time limit
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def _generate(llama: Any, request: dict[str, Any], limit_s: float | None) -> _Answer:
+    """Run one chat completion, streamed so that it can be stopped at ``limit_s`` seconds.
+
+    llama.cpp has no deadline of its own, and a call cannot be interrupted from outside
+    (a thread that gave up on it would leave the model busy), so the answer is read
+    token by token and the stream is closed once the time is up. A stream reports no
+    usage: each chunk that carries text is one generated token, and the prompt is what
+    the context holds besides them (the last token is evaluated only when it was not
+    the end: a ``length`` finish leaves it unevaluated).
+    """
+    started = time.monotonic()
+    parts: list[str] = []
+    finish: str | None = None
+    stream = llama.create_chat_completion(**request, stream=True)
+    try:
+        for chunk in stream:
+            choice = chunk["choices"][0]
+            if piece := choice["delta"].get("content"):
+                parts.append(piece)
+            finish = choice.get("finish_reason") or finish
+            if finish is None and limit_s is not None and time.monotonic() - started > limit_s:
+                break
+    finally:
+        stream.close()
+    n_completion = len(parts)
+    n_prompt = llama.n_tokens - n_completion + (1 if finish == "length" else 0)
+    return _Answer("".join(parts), finish, max(0, n_prompt), n_completion)
+
+
+def _seconds(timeout: Any) -> float | None:
+    """A litellm ``timeout`` (seconds, or an httpx-style object with ``read``) in seconds."""
+    if isinstance(timeout, int | float):
+        return float(timeout) if timeout > 0 else None
+    read = getattr(timeout, "read", None)
+    return float(read) if isinstance(read, int | float) and read > 0 else None
 
 
 def register_local_provider(model_path: Path, n_threads: int = 1,

@@ -7,14 +7,17 @@ model::
     client = scripted_client(['{"family": "rf"}', lambda messages: "not json"])
 
 A reply is a string, a callable ``(messages) -> str``, or one of the sentinels
-``UNAVAILABLE`` (raises litellm's ServiceUnavailableError: transient, retried) and
-``AUTH_ERROR`` (raises litellm's AuthenticationError: not retried).
+``UNAVAILABLE`` (raises litellm's ServiceUnavailableError: transient, retried),
+``AUTH_ERROR`` (raises litellm's AuthenticationError: not retried) and ``HANG`` (answers
+nothing: waits out the request's timeout, then raises litellm's Timeout, as a network
+provider's client does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final
@@ -27,6 +30,7 @@ from litellm import ModelResponse  # noqa: E402
 
 UNAVAILABLE: Final = "<scripted: service unavailable>"
 AUTH_ERROR: Final = "<scripted: authentication error>"
+HANG: Final = "<scripted: no answer>"
 
 Reply = str | Callable[[list[dict[str, Any]]], str]
 
@@ -63,6 +67,10 @@ class ScriptedLLM(litellm.CustomLLM):
         if reply == AUTH_ERROR:
             raise litellm.AuthenticationError(message="scripted: invalid API key", model=model,
                                               llm_provider="scripted")
+        if reply == HANG:
+            time.sleep(timeout if isinstance(timeout, int | float) else 0.0)
+            raise litellm.Timeout(message="scripted: no answer within the timeout",
+                                  model=model, llm_provider="scripted")
         text = reply if isinstance(reply, str) else reply(messages)
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in messages) + 1
         model_response.choices[0].message.content = text

@@ -53,6 +53,8 @@ def test_a_model_that_answers_garbage_fails_with_one_line(
      "MLPILOT_LLM_MODEL_PATH"),
     ([], {"MLPILOT_LLM_THREADS": "zero"}, "MLPILOT_LLM_THREADS"),
     ([], {"MLPILOT_LLM_CACHE": "maybe"}, "MLPILOT_LLM_CACHE"),
+    ([], {"MLPILOT_LLM_TIMEOUT": "0"}, "MLPILOT_LLM_TIMEOUT"),
+    ([], {"MLPILOT_LLM_TIMEOUT": "soon"}, "MLPILOT_LLM_TIMEOUT"),
 ])
 def test_bad_settings_fail_with_one_line(capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch, argv: list[str],

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
+from schemas import LLMError
 from tools.llm import LiteLLMClient, Message
 
 HAS_LLAMA = importlib.util.find_spec("llama_cpp") is not None
@@ -45,10 +46,12 @@ class Part:
     make: Callable[[Path | None], LiteLLMClient]
     n_requests: Callable[[], int]
     real: bool
+    # a client with this timeout whose next request outlives it (then answers again)
+    hang: Callable[[float], LiteLLMClient]
 
 
 def _scripted() -> Iterator[Part]:
-    from tools.llm_scripted import ScriptedLLM, scripted_client
+    from tools.llm_scripted import HANG, ScriptedLLM, scripted_client
 
     answer = json.dumps({"items": [{"family": f, "n": n} for f, n in
                                    (("random_forest", 200), ("gradient_boosting", 100),
@@ -59,7 +62,11 @@ def _scripted() -> Iterator[Part]:
         fake.add(*[answer] * 4)
         return scripted_client(fake, cache_dir=cache_dir)
 
-    yield Part(make, lambda: len(fake.requests), real=False)
+    def hang(timeout_s: float) -> LiteLLMClient:
+        fake.add(HANG, answer)
+        return scripted_client(fake, timeout_s=timeout_s, max_retries=0)
+
+    yield Part(make, lambda: len(fake.requests), real=False, hang=hang)
 
 
 def _local(weights: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Part]:
@@ -78,7 +85,10 @@ def _local(weights: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Part]:
     def make(cache_dir: Path | None) -> LiteLLMClient:
         return LiteLLMClient(model, cache_dir=cache_dir, max_retries=0, timeout_s=300)
 
-    yield Part(make, lambda: len(requests), real=True)
+    def hang(timeout_s: float) -> LiteLLMClient:  # the answer takes seconds to write
+        return LiteLLMClient(model, max_retries=0, timeout_s=timeout_s)
+
+    yield Part(make, lambda: len(requests), real=True, hang=hang)
 
 
 @pytest.fixture(params=[
@@ -136,6 +146,20 @@ def test_a_different_request_or_no_cache_dir_is_not_a_hit(part: Part, tmp_path: 
     assert part.n_requests() == n_before + 1 and not plain.calls[0].cached
 
 
+def test_a_request_past_its_timeout_fails_alone(part: Part) -> None:
+    """The call ends near its time limit (the local model stops writing), is recorded as
+    failed, and the part answers the next request: nothing is left half-done."""
+    client = part.hang(0.5)
+    with pytest.raises(LLMError, match=r"did not answer within its 0.5 s time limit"):
+        client.complete(PROMPT, Picks, purpose="plan", max_tokens=256)
+    (call,) = client.calls
+    assert not call.ok and call.error and "0.5 s" in call.error
+    assert call.seconds < 0.5 + 5.0  # what is left: the prompt's evaluation, one token
+    client.timeout_s = 300
+    answer = client.complete(PROMPT, Picks, purpose="plan", max_tokens=256)
+    assert len(answer.items) == 3 and client.calls[-1].ok
+
+
 # -- the schema features the planner needs, on the real model ------------------------------
 
 
@@ -174,3 +198,25 @@ def test_the_local_grammar_takes_a_discriminated_union(local_weights: Path) -> N
         Plan, purpose="plan", max_tokens=400)
     assert {type(t) for t in plan.trials} <= {ForestTrial, CodeTrial}
     assert client.calls[0].ok
+
+
+@pytest.mark.slow
+def test_the_local_streamed_usage_is_llamas_own_count(local_weights: Path) -> None:
+    """The provider streams (to stop at a time limit); its token counts still match what
+    llama.cpp reports for the same request answered in one piece."""
+    from tools.llm_local import _generate, load_llama
+
+    llama = load_llama(local_weights, n_threads=1)
+    for max_tokens in (256, 24):  # an answer that ends, and one cut at max_tokens
+        request: dict[str, Any] = {"messages": PROMPT, "max_tokens": max_tokens,
+                                   "temperature": 0.0, "seed": 0,
+                                   "response_format": {"type": "json_object",
+                                                       "schema": Picks.model_json_schema()}}
+        llama.reset()
+        whole = llama.create_chat_completion(**request)
+        llama.reset()
+        streamed = _generate(llama, request, limit_s=None)
+        assert streamed.text == whole["choices"][0]["message"]["content"]
+        assert streamed.finish_reason == whole["choices"][0]["finish_reason"]
+        assert (streamed.prompt_tokens, streamed.completion_tokens) == (
+            whole["usage"]["prompt_tokens"], whole["usage"]["completion_tokens"])
