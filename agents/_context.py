@@ -33,6 +33,7 @@ from tools.bo import OptunaSearch
 from tools.catalog import catalog
 from tools.features import FeaturePrep
 from tools.intake import PreparedData, prepare
+from tools.llm import DeadlineLLM
 from tools.profile import profile_dataset, table_fingerprint
 from tools.scoring import dummy_cv_score
 from tools.split import Split, make_split
@@ -139,6 +140,12 @@ class RunContext:
     _stack: ExitStack = dataclasses.field(default_factory=ExitStack)
     _executor: Executor | None = None
     _isolation: IsolationLevel = "process"
+
+    def llm_deadline(self, deadline: float | None) -> None:
+        """LLM requests from now on end by ``deadline`` (``time.monotonic()``; None: only
+        the client's own time limit), when the client takes a deadline."""
+        if isinstance(self.llm, DeadlineLLM):
+            self.llm.deadline = deadline
 
     @cached_property
     def prepared(self) -> Prepared:

@@ -47,6 +47,7 @@ from schemas import (
     TrialResult,
     Verdict,
 )
+from tools.llm import DeadlineLLM
 
 if TYPE_CHECKING:
     from tools.llm import LLMClient
@@ -170,6 +171,8 @@ def _context(request: RunRequest, table: pd.DataFrame, run_dir: Path,
              llm: LLMClient | None, rule: HybridRule | None,
              memory: MemoryUse | None) -> RunContext:
     rule = rule or HybridRule()
+    if llm is not None:
+        llm = DeadlineLLM(llm)  # the graph sets its deadline from the time budget
     coder = None if llm is None else LLMCoder(llm)
     return RunContext(task=request.task, table=table, run_id=request.run_id,
                       created_at=request.created_at, run_dir=run_dir,

@@ -158,6 +158,7 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
     t0 = time.monotonic()
     p = ctx.prepared
+    ctx.llm_deadline(_deadline(state, ctx, t0))  # also the planner's that overlaps the round
     policy = state["policy"]
     trials = state["trials"]
     remaining = p.task.budget.n_trials - len(trials)
@@ -278,8 +279,7 @@ def execute(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     trials = state["trials"]
     first = len(trials)
     finished = {t.trial_id: t for t in _ledger(ctx) if t.trial_id >= first}
-    budget_s = p.task.budget.time_budget_s
-    deadline = None if budget_s is None else t0 + max(0.0, budget_s - state["search_s"])
+    deadline = _deadline(state, ctx, t0)
     all_trials = list(trials)
 
     def on_trial(result: TrialResult, _best: TrialResult | None = None) -> None:
@@ -316,6 +316,7 @@ def verify(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     trials = state["trials"]
     new, earlier = trials[state["round_start"]:], trials[:state["round_start"]]
     drafts = {d.family: d for d in state.get("round_code", [])}
+    ctx.llm_deadline(_deadline(state, ctx, t0))
     ctx.plan_ahead.settle()  # the critic asks after the planner, whatever the timing
     verdicts = ctx.verifier.verify(new, earlier=earlier, ctx=ctx.checks, task=p.task,
                                    profile=p.profile, spaces=p.spaces, drafts=drafts)
@@ -389,6 +390,12 @@ def build_graph(checkpointer: BaseCheckpointSaver[Any] | None = None) -> Compile
     graph.add_conditional_edges("decide", route_after_decide)
     graph.add_edge("finalize", END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def _deadline(state: RunState, ctx: RunContext, t0: float) -> float | None:
+    """When the time budget runs out (``time.monotonic()``), for a node begun at ``t0``."""
+    budget_s = ctx.prepared.task.budget.time_budget_s
+    return None if budget_s is None else t0 + max(0.0, budget_s - state["search_s"])
 
 
 def _best_score(state: RunState) -> float | None:

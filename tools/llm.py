@@ -75,7 +75,9 @@ class LLMClient(Protocol):
     def calls(self) -> Sequence[LLMCall]: ...
 
     def complete(self, messages: Sequence[Message], response_model: type[T], *,
-                 purpose: str, max_tokens: int = 1024) -> T: ...
+                 purpose: str, max_tokens: int = 1024, timeout_s: float | None = None) -> T:
+        """``timeout_s``: this request's time limit, when shorter than the client's own."""
+        ...
 
 
 class LiteLLMClient:
@@ -115,13 +117,15 @@ class LiteLLMClient:
         return LLMUsage.from_calls(self._model, self.calls)
 
     def complete(self, messages: Sequence[Message], response_model: type[T], *,
-                 purpose: str, max_tokens: int = 1024) -> T:
+                 purpose: str, max_tokens: int = 1024, timeout_s: float | None = None) -> T:
         """Ask the model; return its answer validated as ``response_model``.
 
         An invalid first answer gets one repair round (the answer and the validation
-        error are sent back); a second invalid answer raises :class:`LLMError`.
+        error are sent back); a second invalid answer raises :class:`LLMError`. Each
+        request ends within ``timeout_s`` or the client's ``timeout_s``, the shorter.
         """
         start = time.perf_counter()
+        limit = self.timeout_s if timeout_s is None else min(self.timeout_s, timeout_s)
         history = [dict(m) for m in messages]
         schema = response_model.model_json_schema()
         key = self._cache_key(history, schema, max_tokens)
@@ -133,7 +137,7 @@ class LiteLLMClient:
         cost = [0.0]
         repaired = False
         try:
-            text = self._ask(history, response_model, schema, max_tokens, tokens, cost)
+            text = self._ask(history, response_model, schema, max_tokens, limit, tokens, cost)
             try:
                 result = parse_answer(text, response_model)
             except ValueError as first:
@@ -142,7 +146,7 @@ class LiteLLMClient:
                             self._model, purpose, _short(first))
                 retry = [*history, {"role": "assistant", "content": text},
                          {"role": "user", "content": _repair_message(first)}]
-                text = self._ask(retry, response_model, schema, max_tokens, tokens, cost)
+                text = self._ask(retry, response_model, schema, max_tokens, limit, tokens, cost)
                 try:
                     result = parse_answer(text, response_model)
                 except ValueError as second:
@@ -159,10 +163,10 @@ class LiteLLMClient:
     # -- one request, with retries ------------------------------------------------------
 
     def _ask(self, messages: list[Message], response_model: type[BaseModel],
-             schema: dict[str, Any], max_tokens: int, tokens: list[int],
+             schema: dict[str, Any], max_tokens: int, timeout_s: float, tokens: list[int],
              cost: list[float]) -> str:
         litellm = load_litellm()
-        kwargs = self._request(messages, response_model, schema, max_tokens, litellm)
+        kwargs = self._request(messages, response_model, schema, max_tokens, timeout_s, litellm)
         transient = (litellm.Timeout, litellm.RateLimitError, litellm.APIConnectionError,
                      litellm.ServiceUnavailableError, litellm.InternalServerError,
                      litellm.BadGatewayError)
@@ -175,7 +179,7 @@ class LiteLLMClient:
                     tries = "1 try" if attempt == 0 else f"{attempt + 1} tries"
                     if isinstance(exc, litellm.Timeout):
                         raise LLMError(f"The model {self._model!r} did not answer within its "
-                                       f"{self.timeout_s:g} s time limit ({tries}): "
+                                       f"{timeout_s:g} s time limit ({tries}): "
                                        f"{_short(exc)}") from exc
                     raise LLMError(f"The model {self._model!r} is unavailable after "
                                    f"{tries}: {_short(exc)}") from exc
@@ -193,10 +197,11 @@ class LiteLLMClient:
         return content if isinstance(content, str) else ""
 
     def _request(self, messages: list[Message], response_model: type[BaseModel],
-                 schema: dict[str, Any], max_tokens: int, litellm: ModuleType) -> dict[str, Any]:
+                 schema: dict[str, Any], max_tokens: int, timeout_s: float,
+                 litellm: ModuleType) -> dict[str, Any]:
         kwargs: dict[str, Any] = dict(
             model=self._model, messages=messages, max_tokens=max_tokens,
-            temperature=self.temperature, seed=self.seed, timeout=self.timeout_s,
+            temperature=self.temperature, seed=self.seed, timeout=timeout_s,
             api_base=self.api_base, api_key=self.api_key, num_retries=0, max_retries=0)
         provider = self._model.split("/", 1)[0]
         if provider in OWN_PROVIDERS:
@@ -271,6 +276,41 @@ class LiteLLMClient:
             tmp.replace(path)
         finally:
             tmp.unlink(missing_ok=True)
+
+
+class DeadlineLLM:
+    """An :class:`LLMClient` whose requests all end by ``deadline`` (``time.monotonic()``).
+
+    A run with a time budget sets the deadline as it goes, so that no request (the
+    planner's, the coder's, the critic's) outlives the budget; with less than
+    ``min_s`` seconds left a request is not sent and fails at once. ``deadline=None``:
+    only the client's own time limit applies.
+    """
+
+    def __init__(self, llm: LLMClient, *, min_s: float = 1.0) -> None:
+        self.llm = llm
+        self.min_s = min_s
+        self.deadline: float | None = None
+
+    @property
+    def model(self) -> str:
+        return self.llm.model
+
+    @property
+    def calls(self) -> Sequence[LLMCall]:
+        return self.llm.calls
+
+    def complete(self, messages: Sequence[Message], response_model: type[T], *,
+                 purpose: str, max_tokens: int = 1024, timeout_s: float | None = None) -> T:
+        deadline = self.deadline
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left < self.min_s:
+                raise LLMError(f"No time is left in the run's time budget for the {purpose} "
+                               "request to the LLM.")
+            timeout_s = left if timeout_s is None else min(timeout_s, left)
+        return self.llm.complete(messages, response_model, purpose=purpose,
+                                 max_tokens=max_tokens, timeout_s=timeout_s)
 
 
 def parse_answer(text: str, response_model: type[T]) -> T:

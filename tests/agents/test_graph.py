@@ -14,7 +14,7 @@ from agents import HybridRule, SearchSettings, SilentObserver, execute_run, resu
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec, TrialResult
 from tools.datasets import load_bundled
-from tools.llm_scripted import ScriptedLLM, scripted_client
+from tools.llm_scripted import HANG, ScriptedLLM, scripted_client
 
 RULE = HybridRule(llm_batch=2, bo_trials_per_cycle=2, max_invalid=2, patience=3)
 
@@ -85,6 +85,22 @@ def test_the_planner_thinks_while_a_bo_round_trains(tmp_path: Path) -> None:
     ledger = [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
     assert [t["source"] for t in ledger[:4]] == ["default", "default", "llm", "llm"]
     assert result.record.trials_by_source["llm"] >= 2
+
+
+def test_an_llm_that_never_answers_cannot_outlast_the_time_budget(tmp_path: Path) -> None:
+    # The client would wait 120 s for each answer; the run's budget is 3 s, and every
+    # request (the planner's, overlapping the opening round, and any later) ends with it.
+    llm = scripted_client([HANG] * 8, timeout_s=120, max_retries=0)
+    task = TaskSpec(data_path=Path("bundled:iris"), target="species", metric="accuracy",
+                    budget=Budget(n_trials=100, time_budget_s=3), n_folds=3)
+    started = time.monotonic()
+    result = execute_run(task, load_bundled("iris"), run_dir=tmp_path / "run",
+                         make_executor=in_process, version="test", llm=llm, rule=RULE)
+    record = result.record
+    assert record.status == "completed" and record.n_trials >= 2
+    assert record.search_time_s < 3 + 2.0
+    assert time.monotonic() - started < 30
+    assert record.llm.n_calls >= 1 and record.llm.n_failed == record.llm.n_calls
 
 
 def test_without_plan_ahead_the_llm_opens_the_run(tmp_path: Path) -> None:

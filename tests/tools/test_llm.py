@@ -19,8 +19,8 @@ from pydantic import BaseModel
 
 from schemas import LLMError
 from tools import llm as llm_module
-from tools.llm import LiteLLMClient, open_llm, parse_answer
-from tools.llm_scripted import AUTH_ERROR, UNAVAILABLE, ScriptedLLM, scripted_client
+from tools.llm import DeadlineLLM, LiteLLMClient, open_llm, parse_answer
+from tools.llm_scripted import AUTH_ERROR, HANG, UNAVAILABLE, ScriptedLLM, scripted_client
 
 ASK = [{"role": "user", "content": "Pick a model family and a size."}]
 GOOD = '{"family": "random_forest", "n": 200}'
@@ -135,6 +135,23 @@ def test_a_non_transient_error_raises_at_once(sleeps: list[float]) -> None:
     assert "\n" not in str(info.value)
     assert sleeps == [] and len(fake.requests) == 1
     assert client.calls[0].error == str(info.value)
+
+
+def test_a_deadline_shortens_each_request_and_a_passed_one_sends_none() -> None:
+    fake = ScriptedLLM([HANG, GOOD])
+    llm = DeadlineLLM(scripted_client(fake, timeout_s=60, max_retries=0))
+    llm.deadline = time.monotonic() + 1.5
+    started = time.monotonic()
+    with pytest.raises(LLMError, match=r"did not answer within its 1\.\d+ s time limit"):
+        llm.complete(ASK, Pick, purpose="plan")
+    assert 1.0 < time.monotonic() - started < 5.0  # the provider was told the deadline
+    with pytest.raises(LLMError, match="No time is left in the run's time budget for the "
+                                       "plan request"):
+        llm.complete(ASK, Pick, purpose="plan")
+    assert len(fake.requests) == 1  # nothing was sent once the deadline had passed
+    llm.deadline = None
+    assert llm.complete(ASK, Pick, purpose="plan").family == "random_forest"
+    assert [c.ok for c in llm.calls] == [False, True] and llm.model == "scripted/test"
 
 
 def test_an_empty_queue_is_a_clear_error() -> None:
