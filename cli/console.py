@@ -16,7 +16,13 @@ _TOP = 5
 
 
 class RichObserver:
-    """Implements ``agents.RunObserver`` for a terminal."""
+    """Implements ``agents.RunObserver``.
+
+    On a terminal, one live region (the progress bar and the top of the leaderboard)
+    stays at the bottom from the first trial to the end of the run, and the stage
+    messages scroll above it. Elsewhere (a pipe, a file, a CI log) nothing is redrawn:
+    each finished trial is one line, and the leaderboard is printed once at the end.
+    """
 
     def __init__(self, console: Console) -> None:
         self.console = console
@@ -34,14 +40,13 @@ class RichObserver:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         if self._live is not None:
-            self._live.stop()
+            self._live.stop()  # the last frame stays on the screen
             self._live = None
+        elif self._trials and not self.console.is_terminal:
+            self.console.print(self._table())
 
     def on_stage(self, message: str) -> None:
-        if self._live is not None:
-            self._live.stop()
-            self._live = None
-        self.console.print(f"[cyan]•[/cyan] {message}")
+        self.console.print(f"[cyan]•[/cyan] {message}")  # above the live region, if any
 
     def on_search_start(self, task: TaskSpec, profile: DatasetProfile, n_families: int) -> None:
         self._direction = task.direction or "maximize"
@@ -51,11 +56,13 @@ class RichObserver:
         if task.budget.time_budget_s is not None:
             budget += f" or {task.budget.time_budget_s:g} s, whichever comes first"
         self.console.print(f"[cyan]•[/cyan] searching {n_families} model families, {budget}, "
-                           f"{task.n_workers} worker(s)")
+                           f"{task.n_workers} worker{'s' if task.n_workers > 1 else ''} "
+                           "at a time")
         self._progress.update(self._task_id, total=task.budget.n_trials)
-        self._live = Live(Group(self._progress, self._table()), console=self.console,
-                          refresh_per_second=4, transient=False)
-        self._live.start()
+        if self.console.is_terminal:
+            self._live = Live(Group(self._progress, self._table()), console=self.console,
+                              refresh_per_second=4, transient=False)
+            self._live.start()
 
     def on_trial(self, result: TrialResult, best: TrialResult | None) -> None:
         self._trials.append(result)
@@ -64,6 +71,15 @@ class RichObserver:
         self._progress.update(self._task_id, advance=1, description=best_text)
         if self._live is not None:
             self._live.update(Group(self._progress, self._table()))
+            return
+        outcome = (f"cv {result.cv_score:.4f}" if result.ok and result.cv_score is not None
+                   else f"{result.status}: {(result.error or '').splitlines()[0][:80]}")
+        total = self._progress.tasks[0].total
+        count = f"[{len(self._trials)}/{total:g}]" if total else f"[{len(self._trials)}]"
+        line = (f"  {count} trial {result.trial_id} {result.config.family} ({result.source}): "
+                f"{outcome} in {result.wall_time_s:.1f} s")
+        self.console.print(line + (f"; {best_text}" if best_text else ""), highlight=False,
+                           markup=False)
 
     def _table(self) -> Table:
         table = Table(title="leaderboard (CV)", title_justify="left", expand=False)
@@ -75,7 +91,7 @@ class RichObserver:
                           f"{t.cv_std or 0.0:.4f}", f"{t.fit_time_s:.1f}")
         n_failed = sum(not t.ok for t in self._trials)
         if n_failed:
-            table.caption = f"{n_failed} failed trial(s)"
+            table.caption = f"{n_failed} failed trial{'s' if n_failed > 1 else ''}"
         return table
 
 

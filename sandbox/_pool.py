@@ -105,7 +105,7 @@ class SandboxPool:
                 raise
             for slot in self._slots:
                 self._free.put(slot)
-            logger.info("started %d sandbox worker(s) (%s) in %.1f s", self.n_workers, level,
+            logger.info("started sandbox workers: %d (%s) in %.1f s", self.n_workers, level,
                         time.monotonic() - started)
 
     def run(self, spec: TrialSpec) -> TrialResult:

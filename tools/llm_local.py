@@ -310,10 +310,21 @@ def load_llama(path: Path, n_threads: int = 1) -> Any:
 
 
 def _close_all() -> None:
-    """Free the models before interpreter teardown (their finalizers fail after it)."""
+    """Free the models before interpreter teardown (their finalizers fail after it).
+
+    Then close the two ``/dev/null`` files llama-cpp-python opens at import to silence
+    llama.cpp and never closes: should any library have left a warnings filter that
+    shows ``ResourceWarning``, a user would see them reported at exit.
+    """
     with _LLAMA_LOCK:
         while _LLAMAS:
             _LLAMAS.popitem()[1].close()
+        from llama_cpp import _utils
+
+        for name in ("outnull_file", "errnull_file"):
+            null = getattr(_utils, name, None)
+            if null is not None and hasattr(null, "close"):
+                null.close()
 
 
 def _check_grammar(schema: dict[str, Any]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,3 +222,14 @@ def test_the_local_streamed_usage_is_llamas_own_count(local_weights: Path) -> No
         assert streamed.finish_reason == whole["choices"][0]["finish_reason"]
         assert (streamed.prompt_tokens, streamed.completion_tokens) == (
             whole["usage"]["prompt_tokens"], whole["usage"]["completion_tokens"])
+
+
+@pytest.mark.slow
+def test_loading_the_local_model_leaves_nothing_unclosed_at_exit(local_weights: Path) -> None:
+    """Even with ResourceWarning shown, a process that used the model exits quietly."""
+    script = ("from pathlib import Path\nfrom tools.llm_local import load_llama\n"
+              f"load_llama(Path({str(local_weights)!r}), 1)\nprint('loaded')\n")
+    done = subprocess.run([sys.executable, "-W", "always::ResourceWarning", "-c", script],
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert done.stdout.strip() == "loaded"
+    assert "ResourceWarning" not in done.stderr
