@@ -116,6 +116,8 @@ def profile(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx.observer.on_stage(
         f"{p.task.task_type} task on {len(p.data.y)} rows; metric {p.task.metric} "
         f"({p.task.direction}); holdout {len(p.split.holdout_idx)} rows kept aside")
+    for notice in p.split.notices:  # fewer folds than asked: the user should know now
+        ctx.observer.on_stage(notice)
     ctx.search  # noqa: B018 - open (or reload) the study now
     _ = ctx.executor  # workers ready before the clock starts
     ctx.observer.on_search_start(p.task, p.profile, len(p.spaces))

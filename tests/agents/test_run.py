@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents import SearchSettings, execute_run, read_request, read_run_record
+from agents import SearchSettings, SilentObserver, execute_run, read_request, read_run_record
 from sandbox import DataBundle, InProcessExecutor
 from schemas import Budget, TaskSpec
 from tools.datasets import load_bundled
@@ -126,3 +126,25 @@ def test_a_run_for_roc_auc_keeps_the_most_probable_class(tmp_path: Path) -> None
                          version="test").record
     assert record.decision_threshold is None
     assert load_model(tmp_path / "run").threshold is None
+
+
+class _Stages(SilentObserver):
+    def __init__(self) -> None:
+        self.stages: list[str] = []
+
+    def on_stage(self, message: str) -> None:
+        self.stages.append(message)
+
+
+def test_fewer_folds_than_asked_is_said_before_the_search(tmp_path: Path) -> None:
+    table = load_bundled("iris")
+    rare = table.iloc[:3].assign(species="rare")  # 2 training rows after the holdout
+    task = TaskSpec(data_path=Path("iris.csv"), target="species", budget=Budget(n_trials=1),
+                    families=("linear",))
+    observer = _Stages()
+    record = execute_run(task, pd.concat([table, rare], ignore_index=True),
+                         run_dir=tmp_path / "run", make_executor=in_process, version="test",
+                         observer=observer).record
+    (said,) = [s for s in observer.stages if "number of folds" in s]
+    assert observer.stages.index(said) == 1  # right after the task's line, before any trial
+    assert said in record.notices
