@@ -206,7 +206,7 @@ class LocalProvider(litellm.CustomLLM):
             except ValueError as exc:  # prompt longer than the context, bad arguments
                 raise litellm.BadRequestError(message=str(exc), model=model,
                                               llm_provider="local") from exc
-        if answer.finish_reason is None:
+        if answer.timed_out:
             raise litellm.Timeout(
                 message=f"the local model was stopped at its {limit_s:g} s time limit after "
                         f"writing {answer.completion_tokens} tokens", model=model,
@@ -231,9 +231,10 @@ _PROVIDER = LocalProvider()
 @dataclass(frozen=True)
 class _Answer:
     text: str
-    finish_reason: str | None  # None: stopped at the time limit
+    finish_reason: str | None
     prompt_tokens: int
     completion_tokens: int
+    timed_out: bool = False  # stopped at the time limit: the text is unfinished
 
 
 def _generate(llama: Any, request: dict[str, Any], limit_s: float | None) -> _Answer:
@@ -249,6 +250,7 @@ def _generate(llama: Any, request: dict[str, Any], limit_s: float | None) -> _An
     started = time.monotonic()
     parts: list[str] = []
     finish: str | None = None
+    timed_out = False
     stream = llama.create_chat_completion(**request, stream=True)
     try:
         for chunk in stream:
@@ -257,12 +259,13 @@ def _generate(llama: Any, request: dict[str, Any], limit_s: float | None) -> _An
                 parts.append(piece)
             finish = choice.get("finish_reason") or finish
             if finish is None and limit_s is not None and time.monotonic() - started > limit_s:
+                timed_out = True
                 break
     finally:
         stream.close()
     n_completion = len(parts)
     n_prompt = llama.n_tokens - n_completion + (1 if finish == "length" else 0)
-    return _Answer("".join(parts), finish, max(0, n_prompt), n_completion)
+    return _Answer("".join(parts), finish, max(0, n_prompt), n_completion, timed_out)
 
 
 def _seconds(timeout: Any) -> float | None:
