@@ -73,7 +73,7 @@ class RichObserver:
             self._live.update(Group(self._progress, self._table()))
             return
         outcome = (f"cv {result.cv_score:.4f}" if result.ok and result.cv_score is not None
-                   else f"{result.status}: {(result.error or '').splitlines()[0][:80]}")
+                   else f"{result.status}: {_error_line(result.error)}")
         total = self._progress.tasks[0].total
         count = f"[{len(self._trials)}/{total:g}]" if total else f"[{len(self._trials)}]"
         line = (f"  {count} trial {result.trial_id} {result.config.family} ({result.source}): "
@@ -93,6 +93,15 @@ class RichObserver:
         if n_failed:
             table.caption = f"{n_failed} failed trial{'s' if n_failed > 1 else ''}"
         return table
+
+
+def _error_line(error: str | None, limit: int = 80) -> str:
+    """A trial's error in one line: a traceback's last line (the exception), else the first."""
+    lines = [line.strip() for line in (error or "").splitlines() if line.strip()]
+    if not lines:
+        return "no error message"
+    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    return line if len(line) <= limit else line[:limit - 1] + "…"
 
 
 def print_summary(console: Console, record: RunRecord, run_dir: str) -> None:

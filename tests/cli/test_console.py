@@ -21,7 +21,9 @@ def _trial(i: int, score: float | None) -> TrialResult:
     return TrialResult(trial_id=i, config=TrialConfig(family=("knn", "linear", "svm")[i],
                                                       params={}),
                        source="bo", status="ok" if ok else "failed", cv_score=score,
-                       error=None if ok else "ValueError: boom\ntraceback", wall_time_s=1.5)
+                       error=None if ok else ("Traceback (most recent call last):\n  File "
+                                              "\"x.py\", line 1\nValueError: boom\n"),
+                       wall_time_s=1.5)
 
 
 def _watch(console: Console) -> str:
