@@ -68,3 +68,19 @@ def test_the_plan_ahead_summary_pairs_the_arms_by_dataset_and_seed() -> None:
     assert "| bc | 0 | 80 / 40 | 2.00 | n/a |" in lines
     assert not any(line.startswith("| wine") for line in lines)
     assert lines[-1].endswith("geometric mean over 2 pairs: 1.00.")
+
+
+def test_the_code_rounds_table_says_what_the_modules_did() -> None:
+    from evals._agent_runs import markdown
+
+    base = {"dataset": "iris", "seed": 0, "metric": "log_loss", "holdout": 0.1,
+            "search_s": 100.0, "llm_s": 60.0, "llm_calls": 4, "by_source": {"llm": 5, "bo": 5}}
+    rows = [base | {"arm": "auto", "code_written": 2, "code_ran": 1, "code_best": False,
+                    "code_in_final": True},
+            base | {"arm": "off", "code_written": 0, "code_ran": 0, "code_best": False,
+                    "code_in_final": False}]
+    lines = markdown(rows, code=True).splitlines()
+    assert "modules written / ran | a module won |" in lines[0]
+    assert "| 2 / 1 | in the ensemble | bo 5, llm 5 |" in lines[2]
+    assert "| 0 / 0 | no | bo 5, llm 5 |" in lines[3]
+    assert "modules" not in markdown(rows)  # the plan-ahead table keeps its columns
