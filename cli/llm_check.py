@@ -56,7 +56,8 @@ def cmd_llm_check(args: argparse.Namespace, settings: Settings, console: Console
                       cache=False, n_threads=settings.llm_threads,
                       timeout_s=settings.llm_timeout_s)
     assert client is not None  # only "none" gives None
-    say(f"model: {client.model}")
+    say(f"model: {client.model} (at most {settings.llm_timeout_s:g} s a request; "
+        "MLPILOT_LLM_TIMEOUT changes it)")
     if weights is not None:
         from tools.llm_local import load_llama
 

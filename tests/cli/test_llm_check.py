@@ -30,7 +30,7 @@ def test_a_working_model_is_reported_with_its_latency(capsys: pytest.CaptureFixt
     scripted_client(fake)  # registers the scripted provider
     assert main(["llm", "check", "--llm", "scripted/test"]) == 0
     out = capsys.readouterr().out
-    assert "model: scripted/test" in out
+    assert "model: scripted/test (at most 120 s a request" in out
     assert "structured output: ok: random_forest (n=300)" in out
     assert re.search(r"latency: \d+\.\d\d s for \d+ prompt \+ \d+ completion tokens "
                      r"\(\d+\.\d tokens/s\)", out)
