@@ -355,6 +355,10 @@ def open_llm(name: str, *, home: Path, api_base: str | None = None,
     if not _MODEL_NAME.match(name) or not _known_to_litellm(name, api_base):
         raise LLMError(f"The LLM name must be one of: {'; '.join(ACCEPTED_NAMES)}; got "
                        f"{name!r} instead.")
+    if api_key is None and (missing := _missing_keys(name, api_base)):
+        raise LLMError(f"The model {name!r} needs an API key: set {' or '.join(missing)} "
+                       "(or MLPILOT_LLM_API_KEY); --llm local needs none, and --llm none "
+                       "runs without an LLM.")
     return LiteLLMClient(name, api_base=api_base, api_key=api_key, timeout_s=timeout_s,
                          cache_dir=cache_dir, seed=seed)
 
@@ -369,6 +373,21 @@ def _known_to_litellm(model: str, api_base: str | None) -> bool:
     except litellm.BadRequestError:
         return False
     return True
+
+
+def _missing_keys(model: str, api_base: str | None) -> list[str]:
+    """The API key variables the provider needs and the environment lacks.
+
+    Checked before a run rather than met at its first planner call, where the
+    provider's "missing credentials" arrives as a server error and is retried.
+    Only key-like names count (an unset ``OLLAMA_API_BASE`` has a default).
+    """
+    litellm = load_litellm()
+    try:
+        found = litellm.validate_environment(model=model, api_base=api_base)
+    except Exception:  # litellm raises on models it cannot place: let the call decide
+        return []
+    return [k for k in found.get("missing_keys") or () if k.endswith(("_KEY", "_TOKEN"))]
 
 
 def _supports_schema(litellm: ModuleType, model: str) -> bool:

@@ -108,6 +108,18 @@ def test_unknown_llm_is_refused_before_anything_runs(capsys: pytest.CaptureFixtu
     assert not out.exists()
 
 
+def test_a_provider_without_its_api_key_is_refused_before_anything_runs(
+        capsys: pytest.CaptureFixture[str], table: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("MLPILOT_LLM_API_KEY", raising=False)
+    out = tmp_path / "run"
+    code, err = _run(capsys, "run", str(table), "--target", "y", "--llm",
+                     "openai/gpt-4o-mini", "--out", str(out))
+    _assert_one_line_error(code, err, "needs an API key", "OPENAI_API_KEY")
+    assert not out.exists()
+
+
 def test_out_folder_not_empty(capsys: pytest.CaptureFixture[str], table: Path,
                               tmp_path: Path) -> None:
     out = tmp_path / "used"

@@ -242,6 +242,17 @@ def test_open_llm_takes_a_litellm_model_string(tmp_path: Path) -> None:
     assert not (tmp_path / "llm-cache").exists()
 
 
+def test_open_llm_wants_the_providers_api_key_before_any_call(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(LLMError, match=r"'openai/gpt-4o-mini' needs an API key: set "
+                                       r"OPENAI_API_KEY \(or MLPILOT_LLM_API_KEY\)"):
+        open_llm("openai/gpt-4o-mini", home=tmp_path)
+    assert open_llm("openai/gpt-4o-mini", home=tmp_path, api_key="sk-given") is not None
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env")
+    assert open_llm("openai/gpt-4o-mini", home=tmp_path) is not None
+
+
 def test_open_llm_rejects_a_missing_model_path(tmp_path: Path) -> None:
     with pytest.raises(LLMError, match="not a file"):
         open_llm("local", home=tmp_path, model_path=tmp_path / "nope.gguf")
