@@ -19,68 +19,44 @@ task, the mean of each and how often ``folds`` was better, level or worse.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from sklearn.base import clone
 
-from agents import holdout_rows, prepare_data, read_request, read_trials
-from agents._search import resolved
-from schemas import is_code_family
+from agents import holdout_rows
+from evals._replay import by_task, level, load_run, replay_main, tally
 from tools.ensemble import select_ensemble
-from tools.io import load_table
 from tools.metrics import is_better, score
-from tools.model import fit_final_model
-from tools.pipeline import build_pipeline
 
 logger = logging.getLogger(__name__)
 
 
 def replay(run_dir: Path) -> dict[str, Any] | None:
     """Both final models of one run folder, scored on its holdout; None when it has none."""
-    request = read_request(run_dir)
-    task = request.task
-    p = prepare_data(task, load_table(task.data_path))
-    task_type, metric, direction = resolved(p.task)
-    trials = [t for t in read_trials(run_dir) if not is_code_family(t.config.family)]
-    choice = select_ensemble(trials, metric=metric, direction=direction, y=p.train.y,
-                             folds=p.split.folds, n_classes=p.n_classes,
+    run = load_run(run_dir)
+    p = run.prepared
+    choice = select_ensemble(run.trials, metric=run.metric, direction=run.direction,
+                             y=p.train.y, folds=p.split.folds, n_classes=p.n_classes,
                              max_members=5 if p.task.ensemble else 1)
     if choice is None:
         return None
-    numeric, categorical = p.prep.numeric_columns_, p.prep.categorical_columns_
-
-    def pipelines() -> list[Any]:
-        return [build_pipeline(t.config, task_type=task_type, numeric_columns=numeric,
-                               categorical_columns=categorical, seed=p.task.seed)
-                for t in choice.members]
-
+    refit, refit_s = run.refit_score(choice.members, choice.weights)
     X_raw, y_hold = holdout_rows(p)
-    X_hold = p.prep.transform(X_raw)
     t0 = time.monotonic()
-    refit = fit_final_model(pipelines(), choice.weights, p.prep, p.X_train, p.train.y,
-                            task_type=task_type, target=p.task.target,
-                            classes=p.data.classes, mlpilot_version="eval")
-    pred_refit = refit.predict_raw(X_raw)
-    refit_s = time.monotonic() - t0
-    t0 = time.monotonic()
-    pred_folds = _fold_average(pipelines(), choice.weights, p.X_train, p.train.y,
-                               p.split.folds, X_hold, n_classes=p.n_classes)
+    pred_folds = _fold_average(run.pipelines(choice.members), choice.weights, p.X_train,
+                               p.train.y, p.split.folds, p.prep.transform(X_raw),
+                               n_classes=p.n_classes)
     folds_s = time.monotonic() - t0
-    scores = {name: score(metric, y_hold, pred, n_classes=p.n_classes)
-              for name, pred in (("refit", pred_refit), ("folds", pred_folds))}
-    return {"run": run_dir.name, "task": str(task.data_path).removeprefix("bundled:"),
-            "seed": task.seed, "metric": metric, "direction": direction,
-            "members": len(choice.members),
-            **scores, "refit_s": refit_s, "folds_s": folds_s,
-            "folds_better": is_better(scores["folds"], scores["refit"], direction),
-            "level": bool(np.isclose(scores["folds"], scores["refit"], rtol=0, atol=1e-12))}
+    folds = score(run.metric, y_hold, pred_folds, n_classes=p.n_classes)
+    return {"run": run_dir.name, "task": run.task_name, "seed": p.task.seed,
+            "metric": run.metric, "direction": run.direction, "members": len(choice.members),
+            "refit": refit, "folds": folds, "refit_s": refit_s, "folds_s": folds_s,
+            "folds_better": is_better(folds, refit, run.direction),
+            "level": level(folds, refit)}
 
 
 def _fold_average(pipelines: list[Any], weights: tuple[float, ...], X: Any, y: np.ndarray,
@@ -104,59 +80,27 @@ def _fold_average(pipelines: list[Any], weights: tuple[float, ...], X: Any, y: n
 
 
 def summarize(rows: list[dict[str, Any]]) -> str:
-    by_task: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        by_task[row["task"]].append(row)
     lines = ["| task | metric | runs | refit (mean) | folds (mean) | folds better / level / worse "
              "| fit s refit | fit s folds |", "|---|---|---:|---:|---:|---|---:|---:|"]
-    for task, group in sorted(by_task.items()):
-        better = sum(r["folds_better"] and not r["level"] for r in group)
-        level = sum(r["level"] for r in group)
+    for task, group in by_task(rows).items():
+        better, same, worse = tally(group, "folds_better", "level")
         lines.append(
             f"| {task} | {group[0]['metric']} | {len(group)} "
             f"| {np.mean([r['refit'] for r in group]):.4f} "
             f"| {np.mean([r['folds'] for r in group]):.4f} "
-            f"| {better} / {level} / {len(group) - better - level} "
+            f"| {better} / {same} / {worse} "
             f"| {np.median([r['refit_s'] for r in group]):.2f} "
             f"| {np.median([r['folds_s'] for r in group]):.2f} |")
-    better = sum(r["folds_better"] and not r["level"] for r in rows)
-    level = sum(r["level"] for r in rows)
-    lines.append(f"\nAll runs: folds better in {better}, level in {level}, worse in "
-                 f"{len(rows) - better - level} of {len(rows)}.")
+    better, same, worse = tally(rows, "folds_better", "level")
+    lines.append(f"\nAll runs: folds better in {better}, level in {same}, worse in "
+                 f"{worse} of {len(rows)}.")
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, help="a folder of run folders (a bench's runs/)")
-    parser.add_argument("--match", default="", help="only run folders whose name holds this")
-    parser.add_argument("--out", type=Path, default=None, help="JSONL of the rows (resumable)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    done: dict[str, dict[str, Any]] = {}
-    if args.out is not None and args.out.is_file():
-        for line in args.out.read_text().splitlines():
-            row = json.loads(line)
-            done[row["run"]] = row
-    rows = []
-    for cell in sorted(args.runs.iterdir()):
-        run_dir = cell / "run" if (cell / "run").is_dir() else cell
-        if args.match not in cell.name or not (run_dir / "request.json").is_file():
-            continue
-        if cell.name in done:
-            rows.append(done[cell.name])
-            continue
-        row = replay(run_dir)
-        if row is None:
-            continue
-        row["run"] = cell.name
-        rows.append(row)
-        print(f"{cell.name}: refit {row['refit']:.5g}  folds {row['folds']:.5g}", flush=True)
-        if args.out is not None:
-            with args.out.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
-    print(summarize(rows))
-    return 0
+    return replay_main(argv, description=__doc__.splitlines()[0], replay=replay,
+                       summarize=summarize,
+                       line=lambda r: f"refit {r['refit']:.5g}  folds {r['folds']:.5g}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The threshold and final-fit evaluations, run small on a real table."""
+"""The threshold, final-fit and ensemble-choice evaluations, run small on a real table."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals import final_fit, threshold
+from evals import ensemble_choice, final_fit, threshold
 
 pytestmark = pytest.mark.slow
 
@@ -43,3 +43,12 @@ def test_the_final_fit_eval_replays_a_run_folder(tmp_path: Path,
         assert row["task"] == "breast_cancer" and row["metric"] == "f1"
         assert 0.8 < row["refit"] <= 1.0 and 0.8 < row["folds"] <= 1.0
     assert "| breast_cancer | f1 | 2 |" in capsys.readouterr().out
+    capsys.readouterr()
+    out = tmp_path / "ensemble.jsonl"  # the same run folders, the other question
+    assert ensemble_choice.main([str(runs), "--out", str(out)]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 2
+    for row in rows:
+        assert row["members"] >= 1 and row["best_cv"] <= row["ensemble_cv"] + 1e-12
+        assert row["single"] or 0.8 < row["ensemble"] <= 1.0 and 0.8 < row["best"] <= 1.0
+    assert "| breast_cancer | f1 | " in capsys.readouterr().out
