@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import binomtest
 
 from evals._replay import by_task, level, load_run, replay_main, tally
 from tools.ensemble import select_ensemble
@@ -66,13 +67,15 @@ def summarize(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {task} | {group[0]['metric']} | {len(compared)} "
             f"({len(group) - len(compared)}) "
-            f"| {np.mean([r['ensemble'] for r in compared]):.4f} "
-            f"| {np.mean([r['best'] for r in compared]):.4f} "
+            f"| {np.mean([r['ensemble'] for r in compared]):.5g} "
+            f"| {np.mean([r['best'] for r in compared]):.5g} "
             f"| {better} / {same} / {worse} "
             f"| {np.mean([r['members'] for r in compared]):.1f} |")
     better, same, worse = tally(compared_all, "ensemble_better", "level")
+    sign = ("" if better + worse == 0 else
+            f" (sign test, ties left out: p = {binomtest(better, better + worse).pvalue:.2g})")
     lines.append(f"\nRuns whose ensemble had several members: the ensemble was better in "
-                 f"{better}, level in {same}, worse in {worse} of {len(compared_all)}; "
+                 f"{better}, level in {same}, worse in {worse} of {len(compared_all)}{sign}; "
                  f"{len(rows) - len(compared_all)} runs chose the best trial alone.")
     return "\n".join(lines)
 
