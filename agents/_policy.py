@@ -125,8 +125,10 @@ def code_asked(policy: PolicyState) -> PolicyState:
 
 def after_round(policy: PolicyState, rule: HybridRule, *, kind: RoundKind,
                 n_valid_proposals: int, new_trials: list[TrialResult],
-                best_before: float | None, direction: Direction) -> PolicyState:
-    """The policy after a round: who plans next, and whether BO takes over."""
+                best_before: float | None, direction: Direction,
+                error: str | None = None) -> PolicyState:
+    """The policy after a round: who plans next, and whether BO takes over; ``error``:
+    why an LLM round had no valid proposal (the handover quotes the last one)."""
     if not policy.llm_active:
         return policy
     improved = any(is_scored(t) and t.cv_score is not None and (
@@ -143,8 +145,9 @@ def after_round(policy: PolicyState, rule: HybridRule, *, kind: RoundKind,
         n_invalid = policy.n_invalid_in_a_row + 1
         update["n_invalid_in_a_row"] = n_invalid
         if n_invalid >= rule.max_invalid:
+            last = "" if not error else f" (the last: {_clip(error)})"
             return _handover(policy, update, f"the LLM gave no valid proposal in {n_invalid} "
-                                             "rounds in a row")
+                                             f"rounds in a row{last}")
         return policy.model_copy(update=update)
     update["n_invalid_in_a_row"] = 0
     gained = any(is_scored(t) and t.cv_score is not None and (
@@ -161,6 +164,11 @@ def after_round(policy: PolicyState, rule: HybridRule, *, kind: RoundKind,
 def llm_failed(policy: PolicyState, reason: str) -> PolicyState:
     """The LLM cannot be used any more (broken provider, missing model): BO alone."""
     return _handover(policy, {}, reason)
+
+
+def _clip(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def _handover(policy: PolicyState, update: dict[str, object], reason: str) -> PolicyState:

@@ -84,6 +84,7 @@ class RunState(TypedDict, total=False):
     round_size: int
     plan_ahead: tuple[int, int] | None  # (trials seen, batch) of the planner call begun early
     round_proposals: int  # valid proposals of the current LLM round
+    round_error: str | None  # why the current LLM round has no proposal, if it has none
     round_code: list[CodeDraft]  # the modules of the current code round
     code_queue: list[CodeDraft]  # repaired modules waiting for the next round
     code_entries: Annotated[list[CodeEntry], operator.add]  # every module written, in order
@@ -166,6 +167,7 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     remaining = p.task.budget.n_trials - len(trials)
     queue = list(state.get("queue", []))
     update: dict[str, Any] = {"best_before": _best_score(state), "round_proposals": 0,
+                              "round_error": None,
                               "round_start": len(trials), "round_code": []}
     code, after_code = _plan_code(state, ctx, remaining)
     if code is not None:
@@ -199,6 +201,7 @@ def plan(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
             ctx.observer.on_stage(f"planner: no usable proposal ({result.error}); "
                                   "BO runs this round")
             update["round_kind"] = "llm"  # an LLM round without proposals: counted as invalid
+            update["round_error"] = result.error
         else:
             update["round_kind"] = "bo"
         pol = update.get("policy", policy)
@@ -348,6 +351,7 @@ def decide(state: RunState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     trials = state["trials"]
     policy = after_round(state["policy"], ctx.rule, kind=state["round_kind"],
                          n_valid_proposals=state.get("round_proposals", 0),
+                         error=state.get("round_error"),
                          new_trials=trials[state["round_start"]:],
                          best_before=state.get("best_before"),
                          direction=p.task.direction or "maximize")

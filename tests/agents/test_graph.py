@@ -178,6 +178,7 @@ def test_garbage_from_the_llm_ends_on_bo_and_says_why(tmp_path: Path, reply: str
     assert record.status == "completed" and record.n_trials == 8
     assert "llm" not in record.trials_by_source
     assert record.llm_handover is not None and "no valid proposal" in record.llm_handover
+    assert "(the last: " in record.llm_handover  # the user learns what went wrong
 
 
 def test_out_of_range_values_are_clamped_not_trusted(tmp_path: Path) -> None:
