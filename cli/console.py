@@ -72,8 +72,12 @@ class RichObserver:
         if self._live is not None:
             self._live.update(Group(self._progress, self._table()))
             return
-        outcome = (f"cv {result.cv_score:.4f}" if result.ok and result.cv_score is not None
-                   else f"{result.status}: {_error_line(result.error)}")
+        if result.ok and result.cv_score is not None:
+            outcome = f"cv {result.cv_score:.4f}"
+        elif result.failure == "cancelled":
+            outcome = "stopped at the deadline"
+        else:
+            outcome = f"{result.status}: {_error_line(result.error)}"
         total = self._progress.tasks[0].total
         count = f"[{len(self._trials)}/{total:g}]" if total else f"[{len(self._trials)}]"
         line = (f"  {count} trial {result.trial_id} {result.config.family} ({result.source}): "
@@ -89,9 +93,12 @@ class RichObserver:
         for t in done[:_TOP]:
             table.add_row(str(t.trial_id), t.config.family, t.source, f"{t.cv_score:.4f}",
                           f"{t.cv_std or 0.0:.4f}", f"{t.fit_time_s:.1f}")
-        n_failed = sum(not t.ok for t in self._trials)
-        if n_failed:
-            table.caption = f"{n_failed} failed trial{'s' if n_failed > 1 else ''}"
+        n_failed = sum(not t.ok and t.failure != "cancelled" for t in self._trials)
+        n_stopped = sum(t.failure == "cancelled" for t in self._trials)
+        caption = [f"{n_failed} failed trial{'s' if n_failed > 1 else ''}"] if n_failed else []
+        if n_stopped:
+            caption.append(f"{n_stopped} stopped at the deadline")
+        table.caption = "; ".join(caption) or None
         return table
 
 

@@ -62,3 +62,16 @@ def test_a_terminal_keeps_the_live_leaderboard_through_stage_messages() -> None:
     assert "[1/3]" not in out  # no per-trial lines on a terminal
     final = out[out.rindex("trials"):]
     assert "svm" in final and "0.9000" in final
+
+
+def test_trials_stopped_at_the_deadline_are_not_called_failed() -> None:
+    console = Console(file=io.StringIO(), force_terminal=False, width=100)
+    stopped = _trial(2, None).model_copy(update={"failure": "cancelled",
+                                                 "error": "stopped at the time budget's deadline"})
+    with RichObserver(console) as observer:
+        observer.on_search_start(TASK, PROFILE, n_families=7)
+        for t in (_trial(0, 0.8), _trial(1, None), stopped):
+            observer.on_trial(t, None)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "1 failed trial; 1 stopped at the deadline" in out
+    assert "trial 2 svm (bo): stopped at the deadline in 1.5 s" in out
