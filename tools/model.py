@@ -159,8 +159,10 @@ def fit_final_model(pipelines: Sequence[Any], weights: Sequence[float], prep: Fe
     if not pipelines or len(pipelines) != len(weights):
         raise ValueError("fit_final_model needs one weight per pipeline, and at least one")
     for pipeline in pipelines:
+        # record=True keeps the filters as they are: a "show always" filter set here could
+        # outlive the block when a library thread swaps filters too (catch_warnings is not
+        # thread-safe), and show a user every warning afterwards
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
             pipeline.fit(X_train, y_train)
         for warning in caught:  # one line in the log, not a library's paragraph on the terminal
             log.info("final refit: %s: %s", warning.category.__name__,
