@@ -72,16 +72,10 @@ class RichObserver:
         if self._live is not None:
             self._live.update(Group(self._progress, self._table()))
             return
-        if result.ok and result.cv_score is not None:
-            outcome = f"cv {result.cv_score:.4f}"
-        elif result.failure == "cancelled":
-            outcome = "stopped at the deadline"
-        else:
-            outcome = f"{result.status}: {_error_line(result.error)}"
         total = self._progress.tasks[0].total
         count = f"[{len(self._trials)}/{total:g}]" if total else f"[{len(self._trials)}]"
         line = (f"  {count} trial {result.trial_id} {result.config.family} ({result.source}): "
-                f"{outcome} in {result.wall_time_s:.1f} s")
+                f"{_outcome(result)} in {result.wall_time_s:.1f} s")
         self.console.print(line + (f"; {best_text}" if best_text else ""), highlight=False,
                            markup=False)
 
@@ -100,6 +94,14 @@ class RichObserver:
             caption.append(f"{n_stopped} stopped at the deadline")
         table.caption = "; ".join(caption) or None
         return table
+
+
+def _outcome(result: TrialResult) -> str:
+    if result.ok and result.cv_score is not None:
+        return f"cv {result.cv_score:.4f}"
+    if result.failure == "cancelled":
+        return "stopped at the deadline"
+    return f"{result.status}: {_error_line(result.error)}"
 
 
 def _error_line(error: str | None, limit: int = 80) -> str:
