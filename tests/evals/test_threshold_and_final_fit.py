@@ -50,5 +50,5 @@ def test_the_final_fit_eval_replays_a_run_folder(tmp_path: Path,
     assert len(rows) == 2
     for row in rows:
         assert row["members"] >= 1 and row["best_cv"] <= row["ensemble_cv"] + 1e-12
-        assert row["single"] or 0.8 < row["ensemble"] <= 1.0 and 0.8 < row["best"] <= 1.0
+        assert row["single"] or (0.8 < row["ensemble"] <= 1.0 and 0.8 < row["best"] <= 1.0)
     assert "| breast_cancer | f1 | " in capsys.readouterr().out

@@ -434,3 +434,13 @@ def test_the_real_join_verifies_and_the_marker_makes_it_instant(tmp_path: Path) 
     started = time.perf_counter()
     assert ensure_weights(tmp_path) == path
     assert time.perf_counter() - started < min(0.05, first / 10)
+
+
+def test_the_local_provider_reads_a_litellm_timeout_in_seconds() -> None:
+    from types import SimpleNamespace
+
+    from tools.llm_local import _seconds
+
+    assert _seconds(30) == 30.0 and _seconds(2.5) == 2.5
+    assert _seconds(SimpleNamespace(read=12.0, connect=1.0)) == 12.0  # an httpx.Timeout
+    assert _seconds(None) is None and _seconds(0) is None and _seconds("soon") is None
