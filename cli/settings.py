@@ -62,28 +62,25 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
 
 
 def _positive_int(env: Mapping[str, str], name: str, *, default: int) -> int:
-    value = (env.get(name) or "").strip()
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise ConfigError(f"The '{name}' setting must be a whole number of at least 1; "
-                          f"got {value!r} instead.")
-    return number
+    number = _number(env, name, int, "a whole number of at least 1")
+    return default if number is None else int(number)
 
 
 def _positive_number(env: Mapping[str, str], name: str, *, default: float) -> float:
+    number = _number(env, name, float, "a number of seconds above 0")
+    return default if number is None else float(number)
+
+
+def _number(env: Mapping[str, str], name: str, kind: type[int] | type[float],
+            rule: str) -> int | float | None:
+    """The setting as a finite number above 0, or None when unset."""
     value = (env.get(name) or "").strip()
     if not value:
-        return default
+        return None
     try:
-        number = float(value)
+        number = kind(value)
     except ValueError:
-        number = 0.0
-    if not number > 0 or number == float("inf"):
-        raise ConfigError(f"The '{name}' setting must be a number of seconds above 0; "
-                          f"got {value!r} instead.")
+        number = 0
+    if not 0 < number < float("inf"):
+        raise ConfigError(f"The '{name}' setting must be {rule}; got {value!r} instead.")
     return number
