@@ -213,7 +213,7 @@ def _infer(y: pd.Series) -> tuple[TaskType, str | None]:
 def _n_unique(y: pd.Series, target: str) -> int:
     n_unique = int(y.nunique())
     if n_unique < 2:
-        first = y.iloc[0] if len(y) else None
+        first = _to_python(y.iloc[0]) if len(y) else None
         raise DataError(f"The target {target!r} has a single value ({first!r}); "
                         "there is nothing to predict.")
     return n_unique
@@ -222,7 +222,7 @@ def _n_unique(y: pd.Series, target: str) -> int:
 def _check_given_type(task_type: TaskType, y: pd.Series, target: str) -> TaskType:
     n_unique = _n_unique(y, target)
     if task_type == "regression" and _numeric(y) is None:
-        example = next(v for v in y if pd.isna(pd.to_numeric(v, errors="coerce")))
+        example = _to_python(next(v for v in y if pd.isna(pd.to_numeric(v, errors="coerce"))))
         raise ConfigError(f"The 'task_type' parameter is 'regression' but the target {target!r} "
                           f"is not numeric (it holds {example!r}); use 'binary' or 'multiclass'.")
     if task_type == "binary" and n_unique > 2:
@@ -269,4 +269,4 @@ def _check_row_count(n_rows: int, task: TaskSpec) -> None:
     if n_rows < needed:
         raise DataError(f"The data has {n_rows} rows with a target; at least {needed} are needed "
                         f"for {task.n_folds}-fold cross-validation after a "
-                        f"{task.holdout_fraction:.0%} holdout (add rows or lower n_folds).")
+                        f"{task.holdout_fraction:.0%} holdout (add rows or use fewer folds).")

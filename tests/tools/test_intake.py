@@ -142,6 +142,13 @@ def test_single_class() -> None:
         prepare(_task("species"), df)
 
 
+def test_single_numeric_value_is_shown_as_a_plain_number() -> None:
+    df = load_bundled("iris")
+    df["species"] = 2
+    with pytest.raises(DataError, match=r"single value \(2\); there is nothing to predict"):
+        prepare(_task("species"), df)
+
+
 def test_class_with_one_row_is_named() -> None:
     df = load_bundled("iris")
     df.loc[3, "species"] = "hybrid"
