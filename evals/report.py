@@ -74,7 +74,7 @@ def write_report(cells: Sequence[CellResult], out_dir: Path, *, suite: str, comm
     out_dir = Path(out_dir)
     plots = out_dir / "plots"
     plots.mkdir(parents=True, exist_ok=True)
-    stats = analyze(cells, methods=methods, n_trials=n_trials)
+    stats = analyze(cells, methods=methods, n_trials=n_trials, seeds=seeds)
     machine = machine_info()
     now = datetime.now(UTC)
     drawn = _draw_plots(stats, plots)
@@ -87,6 +87,7 @@ def write_report(cells: Sequence[CellResult], out_dir: Path, *, suite: str, comm
         "tasks": _plain(stats.task_rows), "task_means": _plain(stats.task_means),
         "cells": _plain(stats.scores),
         "anytime": {"trials": _plain(stats.anytime_trials), "time": _plain(stats.anytime_time)},
+        "partial": {t: {"cells": n, "of": of} for t, (n, of) in stats.partial.items()},
         "plots": drawn, "remarks": list(stats.remarks), "notes": list(notes)}
     (out_dir / "results.json").write_text(
         json.dumps(results, indent=2, allow_nan=False) + "\n", encoding="utf-8")
@@ -95,7 +96,8 @@ def write_report(cells: Sequence[CellResult], out_dir: Path, *, suite: str, comm
         *_how(stats, cells, command=command, machine=machine, now=now, n_trials=n_trials,
               time_budget_s=time_budget_s, n_workers=n_workers, seeds=seeds),
         *_headline(stats), *_test_section(stats.rank_test, drawn, len(stats.task_means)),
-        *_anytime_section(stats, drawn), *_task_section(stats.task_rows, stats.methods)]
+        *_anytime_section(stats, drawn),
+        *_task_section(stats.task_rows, stats.methods, stats.partial)]
     extra = [*notes, *stats.remarks]
     if extra:
         lines += ["## Notes", "", *(f"- {_cell(n)}" for n in extra), ""]
@@ -189,6 +191,9 @@ def _how(stats: BenchStats, cells: Sequence[CellResult], *, command: str,
         date += (f" (cells finished {finished[0]:%Y-%m-%d %H:%M} to "
                  f"{finished[-1]:%Y-%m-%d %H:%M} UTC)")
     names = f" ({', '.join(stats.tasks)})" if stats.tasks else ""
+    if stats.partial and len(stats.partial) < len(stats.tasks):
+        names += (f", {len(stats.tasks) - len(stats.partial)} complete and compared "
+                  f"(partial: {', '.join(stats.partial)})")
     memory = "n/a" if machine["memory_gib"] is None else f"{machine['memory_gib']} GiB"
     test = ("Friedman test with the Nemenyi post-hoc test (autorank, non-parametric, "
             "α = 0.05) on tasks × methods of seed-mean normalized scores; with two methods "
@@ -279,11 +284,15 @@ def _anytime_section(stats: BenchStats, drawn: Mapping[str, str | None]) -> list
     return lines
 
 
-def _task_section(rows: Sequence[TaskRow], methods: Sequence[str]) -> list[str]:
+def _task_section(rows: Sequence[TaskRow], methods: Sequence[str],
+                  partial: Mapping[str, tuple[int, int]]) -> list[str]:
     body = []
     for row in rows:
         arrow = "↑" if row.direction == "maximize" else "↓"
-        cells = [_cell(row.task), f"{row.metric} {arrow}"]
+        name = _cell(row.task)
+        if row.task in partial:
+            name += " (partial: {} of {} cells)".format(*partial[row.task])
+        cells = [name, f"{row.metric} {arrow}"]
         for m in methods:
             if m not in row.n_cells:
                 cells.append("—")

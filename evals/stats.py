@@ -11,6 +11,10 @@ The protocol, for cells (task × method × seed) read from a bench ledger:
   counted as failed. A group where no method beats the dummy has no scale: every cell scores
   0 there, a tie. A group without a dummy score cannot be normalized; its cells get no score
   (``None``) and are left out of every mean, with a remark saying so.
+* **Complete tasks only.** While a bench is partial, a task some method has not run on
+  every seed is left out of every comparison below (a partial task would compare methods on
+  different seeds, against a best score a missing cell might have raised); the per-task
+  table still shows it. While no task is complete, all cells are compared.
 * **Per task** a method's score is the mean over its seeds. **Per method**: the mean over
   tasks, its standard error over tasks (sample standard deviation / √tasks; none with one
   task), the average rank over tasks (rank 1 best, ties averaged, ranked per task on the
@@ -62,7 +66,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["ALPHA", "MIN_TASKS", "AnytimeCurve", "BenchStats", "CellScore", "MethodSummary",
            "RankTest", "TaskRow", "analyze", "anytime_by_time", "anytime_by_trials",
-           "normalized_scores", "rank_test", "summarize", "task_means", "task_table"]
+           "incomplete_tasks", "normalized_scores", "rank_test", "summarize", "task_means",
+           "task_table"]
 
 ALPHA = 0.05
 MIN_TASKS = 5  # autorank refuses fewer than five rows (paired measurements)
@@ -168,23 +173,58 @@ class BenchStats:
     anytime_time: tuple[AnytimeCurve, ...]
     task_rows: tuple[TaskRow, ...]
     remarks: tuple[str, ...]  # data problems a reader should know about
+    partial: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # task -> (cells, of)
 
 
 def analyze(cells: Sequence[CellResult], *, methods: Sequence[str] | None = None,
-            n_trials: int | None = None) -> BenchStats:
-    """All statistics of a bench; ``methods`` fixes their order (default: first seen)."""
+            n_trials: int | None = None, seeds: Sequence[int] | None = None) -> BenchStats:
+    """All statistics of a bench; ``methods`` fixes their order (default: first seen).
+
+    The comparisons (scores, summaries, rank test, anytime curves) use only the tasks that are
+    complete: every method has a cell for every seed (``seeds``, default: the seeds seen on
+    that task). A partial task would be compared on fewer seeds for some methods, and against
+    a best score that a missing cell might have raised. While no task is complete, all cells
+    are compared. The per-task table always shows every task.
+    """
     names = _methods(cells, methods)
     remarks: list[str] = []
-    scores = normalized_scores(cells, remarks=remarks)
+    partial = incomplete_tasks(cells, methods=names, seeds=seeds)
+    compared = [c for c in cells if c.task not in partial]
+    if partial and compared:
+        shown = ", ".join(f"{t} ({n} of {of} cells)" for t, (n, of) in partial.items())
+        remarks.append(f"Left out of the scores, ranks, rank test and anytime curves until "
+                       f"every method has run every seed: {shown}. The per-task table shows "
+                       "them.")
+    elif partial:
+        remarks.append("No task has a cell for every method and seed yet, so the comparisons "
+                       "use the cells there are.")
+        compared = list(cells)
+    scores = normalized_scores(compared, remarks=remarks)
     means = task_means(scores)
     return BenchStats(
         methods=names, tasks=tuple(dict.fromkeys(c.task for c in cells)), scores=tuple(scores),
-        task_means=means, summaries=summarize(cells, scores, methods=names),
+        task_means=means, summaries=summarize(compared, scores, methods=names),
         rank_test=rank_test(means, methods=names),
-        anytime_trials=anytime_by_trials(cells, n_trials=n_trials, methods=names,
+        anytime_trials=anytime_by_trials(compared, n_trials=n_trials, methods=names,
                                          remarks=remarks),
-        anytime_time=anytime_by_time(cells, methods=names),
-        task_rows=task_table(cells, methods=names), remarks=tuple(dict.fromkeys(remarks)))
+        anytime_time=anytime_by_time(compared, methods=names),
+        task_rows=task_table(cells, methods=names), remarks=tuple(dict.fromkeys(remarks)),
+        partial=partial)
+
+
+def incomplete_tasks(cells: Sequence[CellResult], *, methods: Sequence[str] | None = None,
+                     seeds: Sequence[int] | None = None) -> dict[str, tuple[int, int]]:
+    """task -> (cells it has, cells it needs) for each task that lacks a cell of some method
+    and seed; ``seeds`` default to the seeds seen on each task."""
+    names = _methods(cells, methods)
+    out: dict[str, tuple[int, int]] = {}
+    for task in dict.fromkeys(c.task for c in cells):
+        have = {(c.method, c.seed) for c in cells if c.task == task}
+        wanted = set(seeds) if seeds is not None else {s for _, s in have}
+        need = {(m, s) for m in names for s in wanted}
+        if not need <= have:
+            out[task] = (len(have & need), len(need))
+    return out
 
 
 # --- normalized scores ------------------------------------------------------------------------

@@ -97,6 +97,23 @@ def test_results_json_round_trips(tmp_path: Path) -> None:
     assert set(results["machine"]) == {"cpu", "cores", "memory_gib", "os", "python", "mlpilot"}
 
 
+def test_a_partial_bench_compares_the_complete_tasks_and_names_the_others(
+        tmp_path: Path) -> None:
+    methods = ["good", "bo", "random"]
+    cells = _bench(dict.fromkeys(methods, 0.3), n_tasks=6)
+    cells = [c for c in cells if not (c.task == "task5" and c.method == "bo" and c.seed == 1)]
+    text = _write(cells, tmp_path, methods).read_text()
+    assert "- **Tasks:** 6 (task0, task1, task2, task3, task4, task5), 5 complete and " \
+           "compared (partial: task5); 35 cells" in text
+    assert "| task5 (partial: 5 of 6 cells) | roc_auc ↑ |" in text
+    assert "5 tasks)." in text  # the rank test's rows
+    assert "Left out of the scores, ranks, rank test and anytime curves until every method " \
+           "has run every seed: task5 (5 of 6 cells)." in text
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["partial"] == {"task5": {"cells": 5, "of": 6}}
+    assert {c["task"] for c in results["cells"]} == {f"task{t}" for t in range(5)}
+
+
 def test_one_method_one_task_one_seed_says_why_there_is_no_test(tmp_path: Path) -> None:
     cells = _bench({"good": 0.4}, n_tasks=1, seeds=1)
     text = _write(cells, tmp_path, ["good"], seeds=1).read_text()

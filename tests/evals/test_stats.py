@@ -13,6 +13,7 @@ from evals.stats import (
     analyze,
     anytime_by_time,
     anytime_by_trials,
+    incomplete_tasks,
     normalized_scores,
     rank_test,
     summarize,
@@ -108,6 +109,35 @@ def test_a_group_without_a_dummy_score_is_left_out_with_a_remark() -> None:
     assert [s.normalized for s in stats.scores[:2]] == [None, None]
     assert set(stats.task_means) == {"u"}
     assert any("Task t, seed 0" in r for r in stats.remarks)
+
+
+def test_a_partial_task_is_left_out_of_the_comparisons_but_kept_in_the_task_table() -> None:
+    # u lacks B's seed 1: compared, B would be judged on seed 0 alone, and on seed 1 A would
+    # be "best" only because B's cell is missing.
+    cells = [cell("t", "A", 0, 0.9), cell("t", "B", 0, 0.8),
+             cell("t", "A", 1, 0.7), cell("t", "B", 1, 0.9),
+             cell("u", "A", 0, 0.9), cell("u", "B", 0, 0.6), cell("u", "A", 1, 0.6)]
+    stats = analyze(cells, seeds=[0, 1])
+    assert stats.partial == {"u": (3, 4)}
+    assert set(stats.task_means) == {"t"} and {s.task for s in stats.scores} == {"t"}
+    assert {s.method: s.n_cells for s in stats.summaries} == {"A": 2, "B": 2}
+    assert [r.task for r in stats.task_rows] == ["t", "u"]
+    assert any("u (3 of 4 cells)" in r for r in stats.remarks)
+
+
+def test_seeds_default_to_those_seen_on_each_task() -> None:
+    cells = [cell("t", "A", 0, 0.9), cell("t", "B", 0, 0.8),
+             cell("u", "A", 1, 0.9), cell("u", "B", 1, 0.6)]
+    assert incomplete_tasks(cells) == {}
+    assert incomplete_tasks(cells, seeds=[0, 1]) == {"t": (2, 4), "u": (2, 4)}
+    assert incomplete_tasks(cells, methods=["A", "B", "C"]) == {"t": (2, 3), "u": (2, 3)}
+
+
+def test_with_no_complete_task_every_cell_is_compared_with_a_remark() -> None:
+    cells = [cell("t", "A", 0, 0.9), cell("t", "B", 0, 0.8), cell("t", "A", 1, 0.7)]
+    stats = analyze(cells)
+    assert stats.partial == {"t": (3, 4)} and len(stats.scores) == 3
+    assert any("No task has a cell for every method and seed" in r for r in stats.remarks)
 
 
 def test_mixed_metrics_within_a_task_are_refused() -> None:
