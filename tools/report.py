@@ -138,12 +138,12 @@ def _improvement(score: float | None, dummy: float | None, direction: str) -> st
         return "no comparison available"
     gain = score - dummy if direction == "maximize" else dummy - score
     if gain == 0:
-        return "no better than the dummy baseline"
+        return "no better"
     word = "better" if gain > 0 else "worse"
+    side = "higher" if score > dummy else "lower"
     if abs(dummy) < 1e-12:
-        return f"{num(abs(gain))} {word} than the dummy baseline (absolute difference)"
-    return (f"{abs(gain) / abs(dummy) * 100:.1f}% {word} than the dummy baseline "
-            f"(by {num(abs(gain))})")
+        return f"{word}, {num(abs(gain))} {side}"
+    return f"{word}, {abs(gain) / abs(dummy) * 100:.1f}% {side} (by {num(abs(gain))})"
 
 
 def _final_model_words(record: RunRecord) -> str:
@@ -186,7 +186,7 @@ def _headline(record: RunRecord, holdout: HoldoutResult | None) -> list[str]:
             ("CV score", f"{cv} ({record.task.n_folds}-fold cross-validation on the training "
                          "part)"),
             ("Final model", _final_model_words(record)),
-            ("Holdout score", f"{num(record.holdout_score)}, dummy baseline "
+            ("Holdout score", f"{num(record.holdout_score)} against the dummy baseline's "
                               f"{num(record.dummy_holdout_score)}: " + _improvement(
                                   record.holdout_score, record.dummy_holdout_score,
                                   record.direction)),

@@ -202,7 +202,8 @@ def test_binary_report_names_the_winner_the_dummy_and_the_failures(tmp_path: Pat
     assert path == tmp_path / "report.md"
     headline = text.split("## The data")[0]
     assert "**hist_gbm**" in headline and "0.9100 ± 0.0150" in headline
-    assert "0.9000, dummy baseline 0.5000: 80.0% better" in headline
+    assert ("0.9000 against the dummy baseline's 0.5000: better, 80.0% higher (by 0.4000)"
+            in headline)
     assert "higher is better" in headline and "trial budget used" in headline
     assert "ValueError: Input contains NaN" in text and "trial exceeded 600 s" in text
     assert "| exception | 1 |" in text and "| timeout | 1 |" in text
@@ -242,7 +243,7 @@ def test_minimized_metric_report_says_lower_is_better(tmp_path: Path) -> None:
                         holdout=holdout).read_text()
     assert "lower is better" in text
     assert "**lasso**" in text.split("## The data")[0]
-    assert "2.1000, dummy baseline 3.0000: 30.0% better" in text
+    assert "2.1000 against the dummy baseline's 3.0000: better, 30.0% lower (by 0.9000)" in text
     assert "mean 3.2000" in text
     for name in ("holdout_pred_vs_actual.png", "holdout_residuals.png"):
         assert f"plots/{name}" in image_names(text)
@@ -254,7 +255,7 @@ def test_a_model_worse_than_the_dummy_is_called_worse(tmp_path: Path) -> None:
     rec = record("regression", "rmse", "minimize", trials, holdout=3.3, dummy=3.0)
     text = write_report(tmp_path, record=rec, trials=trials, profile=profile("regression"),
                         holdout=None).read_text()
-    assert "10.0% worse than the dummy baseline" in text
+    assert "3.3000 against the dummy baseline's 3.0000: worse, 10.0% higher (by 0.3000)" in text
     assert "Only one model family was tried" in text
 
 
