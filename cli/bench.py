@@ -78,7 +78,8 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, console: Console,
         raise ConfigError("The method 'mlpilot' needs an LLM, and '--llm' (or MLPILOT_LLM) is "
                           "'none'; drop 'mlpilot' from '--methods' or name an LLM.")
     if "mlpilot" in methods and not args.report_only:
-        _open_llm(llm_name, settings, seed=0)  # fail now, not at the first mlpilot cell
+        # fail now, not at the first mlpilot cell
+        _open_llm(llm_name, settings, seed=0, workers=args.workers)
 
     # every planner call is a real one: a cached answer would make a resumed cell look fast
     settings = dataclasses.replace(settings, llm_cache=False)
@@ -87,7 +88,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings, console: Console,
     env = BenchEnv(
         make_executor=executor_factory(args.workers, args.isolation or settings.isolation),
         open_llm=None if llm_name == "none" else (
-            lambda seed: _open_llm(llm_name, settings, seed=seed)),
+            lambda seed: _open_llm(llm_name, settings, seed=seed, workers=args.workers)),
         llm_name=llm_name, cache_dir=settings.home / "bench-data", version=version,
         seed_records=load_seed_records(), progress=_Progress(console), run_flaml=run_flaml)
     n_cells = len(suite.tasks) * len(methods) * len(seeds)

@@ -40,7 +40,7 @@ class CheckAnswer(BaseModel):
 
 
 def cmd_llm_check(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    from tools.llm import LOCAL_MODELS, open_llm
+    from tools.llm import LOCAL_MODELS, local_threads, open_llm
 
     name = (args.llm or settings.llm).strip()
 
@@ -51,9 +51,10 @@ def cmd_llm_check(args: argparse.Namespace, settings: Settings, console: Console
         say("model: none (runs use past runs and Bayesian optimisation only; nothing to check)")
         return EXIT_OK
     weights = _local_weights(name, settings) if name in LOCAL_MODELS else None
+    threads = settings.llm_threads or local_threads(busy=1)  # as a run with one worker
     client = open_llm(name, home=settings.home, api_base=settings.llm_api_base,
                       api_key=settings.llm_api_key, model_path=settings.llm_model_path,
-                      cache=False, n_threads=settings.llm_threads,
+                      cache=False, n_threads=threads,
                       timeout_s=settings.llm_timeout_s)
     assert client is not None  # only "none" gives None
     say(f"model: {client.model} (at most {settings.llm_timeout_s:g} s a request; "
@@ -63,9 +64,11 @@ def cmd_llm_check(args: argparse.Namespace, settings: Settings, console: Console
 
         path, note = weights
         started = time.perf_counter()
-        load_llama(path, settings.llm_threads)
+        load_llama(path, threads)
+        how = ("MLPILOT_LLM_THREADS" if settings.llm_threads
+               else "the cores a run with one worker leaves")
         say(f"weights: {path} ({_mb(path.stat().st_size)}, {note}; loaded in "
-            f"{time.perf_counter() - started:.1f} s, {settings.llm_threads} thread(s))")
+            f"{time.perf_counter() - started:.1f} s; {threads} thread(s): {how})")
     else:
         say(f"endpoint: {settings.llm_api_base or 'the provider default'}")
     started = time.perf_counter()

@@ -211,7 +211,7 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
 
     table = load_table(args.data)
     llm_name = args.llm or settings.llm
-    llm = _open_llm(llm_name, settings, seed=args.seed)
+    llm = _open_llm(llm_name, settings, seed=args.seed, workers=args.workers)
     asked = _sentence(args, [str(c) for c in table.columns], llm, console)
     target = args.target or asked.target
     if target is None:
@@ -252,7 +252,8 @@ def _cmd_resume(args: argparse.Namespace, settings: Settings, console: Console,
         raise DataError(f"The run folder '{args.run_dir}' does not exist.")
     request = read_request(args.run_dir)
     table = load_table(str(request.task.data_path))
-    llm = _open_llm(request.llm, settings, seed=request.task.seed)
+    llm = _open_llm(request.llm, settings, seed=request.task.seed,
+                    workers=request.task.n_workers)
     make_executor = executor_factory(request.task.n_workers, settings.isolation)
     memory = (None if request.memory is None
               else open_run_memory(request.memory, settings, err))
@@ -270,7 +271,8 @@ def _cmd_chat(args: argparse.Namespace, settings: Settings, console: Console,
     from cli.chat import Chat
 
     llm_name = args.llm or settings.llm
-    llm = _open_llm(llm_name, settings, seed=0)
+    # the chat's runs use the default of one worker
+    llm = _open_llm(llm_name, settings, seed=0, workers=TaskSpec.model_fields["n_workers"].default)
     memory = None if args.no_memory else open_run_memory(args.memory, settings, err)
     return Chat(console, settings, ask=console.input, llm=llm, llm_name=llm_name,
                 version=mlpilot_version(), memory=memory).loop()
@@ -300,14 +302,17 @@ def _sentence(args: argparse.Namespace, columns: list[str], llm: LLMClient | Non
     return found
 
 
-def _open_llm(name: str, settings: Settings, *, seed: int) -> LLMClient | None:
+def _open_llm(name: str, settings: Settings, *, seed: int, workers: int) -> LLMClient | None:
+    """The run's LLM client; an embedded model gets the threads that ``workers`` busy trial
+    workers leave free, unless MLPILOT_LLM_THREADS says how many."""
     if name == "none":
         return None
-    from tools.llm import open_llm
+    from tools.llm import local_threads, open_llm
 
+    threads = settings.llm_threads or local_threads(busy=workers)
     return open_llm(name, home=settings.home, api_base=settings.llm_api_base,
                     api_key=settings.llm_api_key, model_path=settings.llm_model_path,
-                    cache=settings.llm_cache, n_threads=settings.llm_threads, seed=seed,
+                    cache=settings.llm_cache, n_threads=threads, seed=seed,
                     timeout_s=settings.llm_timeout_s)
 
 

@@ -23,8 +23,8 @@ class Settings:
     llm_model_path: Path | None = None  # any GGUF file instead of the bundled weights
     llm_cache: bool = True
     memory: str | None = None  # a store folder, http://host:port, or "off"; None: home/memory
-    # the planner runs between rounds, while no trial trains: it may use the cores
-    llm_threads: int = min(4, os.cpu_count() or 1)
+    # the embedded model's threads; None: the cores the trial workers leave (tools.llm)
+    llm_threads: int | None = None
     # one LLM request's time limit; the embedded model stops writing at it
     llm_timeout_s: float = 120.0
 
@@ -44,8 +44,7 @@ class Settings:
                    llm_model_path=Path(model_path).expanduser() if model_path else None,
                    llm_cache=_flag(env, "MLPILOT_LLM_CACHE", default=True),
                    memory=(env.get("MLPILOT_MEMORY") or "").strip() or None,
-                   llm_threads=_positive_int(env, "MLPILOT_LLM_THREADS",
-                                              default=min(4, os.cpu_count() or 1)),
+                   llm_threads=_positive_int(env, "MLPILOT_LLM_THREADS", default=None),
                    llm_timeout_s=_positive_number(env, "MLPILOT_LLM_TIMEOUT", default=120.0))
 
 
@@ -61,7 +60,7 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
                       f"got {value!r} instead.")
 
 
-def _positive_int(env: Mapping[str, str], name: str, *, default: int) -> int:
+def _positive_int(env: Mapping[str, str], name: str, *, default: int | None) -> int | None:
     number = _number(env, name, int, "a whole number of at least 1")
     return default if number is None else int(number)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +21,7 @@ from evals._compare import finished_row, results_folder, run_grid, save_row, wri
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, RunRecord, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
-from tools.llm import open_llm
+from tools.llm import local_threads, open_llm
 
 
 def run_agent(dataset: str, seed: int, arm: str, settings: SearchSettings, *, n_trials: int,
@@ -113,8 +112,9 @@ def main(argv: Sequence[str] | None, *, description: str, arms: Mapping[str, Sea
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--arms", default=f"{baseline},{arm}")
-    parser.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
-                        help="the LLM's threads (default: as mlpilot run, up to 4 cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="the LLM's threads (default: as mlpilot run, the cores the "
+                             "workers leave, 1 to 4)")
     parser.add_argument("--home", type=Path, default=Path.home() / ".mlpilot",
                         help="where the local model's weights live (joined on first use)")
     parser.add_argument("--out", type=Path, default=None, help="folder for runs and results")
@@ -125,7 +125,8 @@ def main(argv: Sequence[str] | None, *, description: str, arms: Mapping[str, Sea
                     args.arms.split(","),
                     lambda dataset, seed, which: run_agent(
                         dataset, seed, which, arms[which], n_trials=args.trials,
-                        n_workers=args.workers, n_threads=args.threads, root=root,
+                        n_workers=args.workers,
+                        n_threads=args.threads or local_threads(busy=args.workers), root=root,
                         home=args.home))
     write_results(root, rows, markdown(rows, code=code) + "\n\n"
                   + paired_summary(rows, arm, baseline))

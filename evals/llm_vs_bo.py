@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import statistics
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,7 +36,7 @@ from evals._compare import (
 from sandbox import DataBundle, SandboxPool
 from schemas import Budget, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
-from tools.llm import open_llm
+from tools.llm import local_threads, open_llm
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,7 @@ def run_one(dataset: str, seed: int, method: str, n_trials: int, root: Path,
     task = TaskSpec(data_path=Path(f"bundled:{dataset}"), target=spec.target, seed=seed,
                     budget=Budget(n_trials=n_trials))
     llm = open_llm(method, home=home, cache=False, seed=seed,
-                   n_threads=min(4, os.cpu_count() or 1))
+                   n_threads=local_threads(busy=1))
 
     @contextmanager
     def pool(bundle: DataBundle, scratch: Path) -> Iterator[SandboxPool]:

@@ -37,6 +37,7 @@ from evals import memory_latency, overhead, planner_latency
 from evals.report import machine_info
 from schemas import ConfigError, LLMError
 from tools.datasets import BUNDLED
+from tools.llm import local_threads
 
 logger = logging.getLogger(__name__)
 
@@ -172,8 +173,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--llm-datasets", default="iris,breast_cancer")
     parser.add_argument("--llm-calls", type=int, default=2, help="planner calls per dataset")
     parser.add_argument("--llm-batch", type=int, default=4, help="configurations per call")
-    parser.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1),
-                        help="the local model's threads")
+    parser.add_argument("--threads", type=int, default=local_threads(),
+                        help="the local model's threads (default: the cores, at most 4)")
     parser.add_argument("--home", type=Path, default=Path.home() / ".mlpilot",
                         help="where the local model's weights are kept")
     parser.add_argument("--code-rounds", type=int, default=20,

@@ -14,7 +14,6 @@ reported on its own.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -25,13 +24,14 @@ from typing import Any
 from agents import LLMPlanner, PlanRequest, RunContext
 from schemas import ConfigError, TaskSpec
 from tools.datasets import BUNDLED, load_bundled
-from tools.llm import LOCAL_MODELS, LLMClient, open_llm
+from tools.llm import LOCAL_MODELS, LLMClient, local_threads, open_llm
 
 
-def open_planner_llm(name: str, *, home: Path, n_threads: int) -> tuple[LLMClient, float]:
+def open_planner_llm(name: str, *, home: Path, n_threads: int,
+                     timeout_s: float = 120.0) -> tuple[LLMClient, float]:
     """The client for ``name`` (never answering from the cache) and the seconds its weights
     took to load (0 for a remote model). Raises ``LLMError`` when it cannot be loaded."""
-    llm = open_llm(name, home=home, cache=False, n_threads=n_threads)
+    llm = open_llm(name, home=home, cache=False, n_threads=n_threads, timeout_s=timeout_s)
     if llm is None:
         raise ConfigError(f"The 'llm' parameter must name a model to time; got {name!r} "
                           f"instead.")
@@ -46,12 +46,14 @@ def open_planner_llm(name: str, *, home: Path, n_threads: int) -> tuple[LLMClien
 
 
 def measure(name: str, *, home: Path, n_threads: int, datasets: Sequence[str] = ("iris",
-            "breast_cancer"), n_calls: int = 2, batch: int = 4) -> dict[str, Any]:
-    """Time ``n_calls`` planner requests of ``batch`` configurations per bundled dataset."""
+            "breast_cancer"), n_calls: int = 2, batch: int = 4,
+            timeout_s: float = 120.0) -> dict[str, Any]:
+    """Time ``n_calls`` planner requests of ``batch`` configurations per bundled dataset;
+    each may take ``timeout_s`` seconds."""
     if n_calls < 1 or batch < 1:
         raise ConfigError(f"The 'n_calls' and 'batch' parameters must be >= 1; got {n_calls!r} "
                           f"and {batch!r} instead.")
-    llm, load_s = open_planner_llm(name, home=home, n_threads=n_threads)
+    llm, load_s = open_planner_llm(name, home=home, n_threads=n_threads, timeout_s=timeout_s)
     planner = LLMPlanner(llm)
     rows: list[dict[str, Any]] = []
     for dataset in datasets:
@@ -103,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--datasets", default="iris,breast_cancer")
     parser.add_argument("--calls", type=int, default=2)
     parser.add_argument("--batch", type=int, default=4, help="configurations per request")
-    parser.add_argument("--threads", type=int, default=min(4, os.cpu_count() or 1))
+    parser.add_argument("--threads", type=int, default=local_threads(),
+                        help="the local model's threads (default: the cores, at most 4)")
     parser.add_argument("--home", type=Path, default=Path.home() / ".mlpilot")
     args = parser.parse_args(argv)
     if args.llm.strip() == "none":

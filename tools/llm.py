@@ -46,6 +46,24 @@ OWN_PROVIDERS = ("local", "scripted")
 ACCEPTED_NAMES = ("none", "local", "local-1.5b", "a litellm model name such as "
                   "openai/gpt-4o-mini, anthropic/claude-3-5-haiku-latest or ollama/qwen2.5")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][\w.\-:@/]*$")
+MAX_LOCAL_THREADS = 4  # the embedded models gain little from more
+
+
+def local_threads(busy: int = 0) -> int:
+    """Threads for the embedded model beside ``busy`` trial workers: the cores left over,
+    at least 1 and at most ``MAX_LOCAL_THREADS``.
+
+    llama.cpp's threads wait for one another at every step, so when they outnumber the free
+    cores generation collapses instead of slowing down in proportion: on two cores beside two
+    busy processes, two threads wrote 2.5-6.6 tokens a second and one thread 29-42
+    (``docs/benchmarks/llm-threads/``). A run's planner call overlaps a BO round, so its
+    workers count as busy.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(MAX_LOCAL_THREADS, cores - max(0, busy)))
 _FENCE = re.compile(r"^\s*```[\w-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
 _BACKOFF_S = 0.5  # the first retry waits this long, each next one twice as long
 _sleep = time.sleep  # tests replace it to check the backoff without waiting

@@ -302,7 +302,7 @@ def load_llama(path: Path, n_threads: int = 1) -> Any:
             started = time.perf_counter()
             try:
                 _LLAMAS[key] = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=n_threads,
-                                     verbose=False)
+                                     n_threads_batch=n_threads, verbose=False)
             except ValueError as exc:
                 raise LLMError(f"The LLM model path '{path}' cannot be loaded as a GGUF "
                                f"model: {exc}") from exc

@@ -444,3 +444,13 @@ def test_the_local_provider_reads_a_litellm_timeout_in_seconds() -> None:
     assert _seconds(30) == 30.0 and _seconds(2.5) == 2.5
     assert _seconds(SimpleNamespace(read=12.0, connect=1.0)) == 12.0  # an httpx.Timeout
     assert _seconds(None) is None and _seconds(0) is None and _seconds("soon") is None
+
+
+@pytest.mark.parametrize(("cores", "busy", "threads"), [
+    (2, 0, 2), (2, 1, 1), (2, 2, 1), (2, 5, 1), (8, 1, 4), (8, 6, 2), (1, 0, 1)])
+def test_the_embedded_model_gets_the_cores_the_workers_leave(
+        monkeypatch: pytest.MonkeyPatch, cores: int, busy: int, threads: int) -> None:
+    monkeypatch.setattr(llm_module.os, "sched_getaffinity", lambda pid: set(range(cores)),
+                        raising=False)
+    assert llm_module.local_threads(busy=busy) == threads
+
