@@ -54,8 +54,9 @@ def local_threads(busy: int = 0) -> int:
     at least 1 and at most ``MAX_LOCAL_THREADS``.
 
     llama.cpp's threads wait for one another at every step, so when they outnumber the free
-    cores generation collapses instead of slowing down in proportion: on two cores beside two
-    busy processes, two threads wrote 2.5-6.6 tokens a second and one thread 29-42
+    cores a request collapses instead of slowing down in proportion. On two cores, a planner
+    request with two threads took 2.4 times as long as with one beside one busy core, and 5.8
+    times beside two; on idle cores the second thread saved 6 %
     (``docs/benchmarks/llm-threads/``). A run's planner call overlaps a BO round, so its
     workers count as busy.
     """
