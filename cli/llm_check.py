@@ -68,7 +68,8 @@ def cmd_llm_check(args: argparse.Namespace, settings: Settings, console: Console
         how = ("MLPILOT_LLM_THREADS" if settings.llm_threads
                else "the cores a run with one worker leaves")
         say(f"weights: {path} ({_mb(path.stat().st_size)}, {note}; loaded in "
-            f"{time.perf_counter() - started:.1f} s; {threads} thread(s): {how})")
+            f"{time.perf_counter() - started:.1f} s; {threads} "
+            f"thread{'s' if threads != 1 else ''}: {how})")
     else:
         say(f"endpoint: {settings.llm_api_base or 'the provider default'}")
     started = time.perf_counter()
