@@ -17,7 +17,7 @@ from agents._context import (
     prepare_data,
 )
 from agents._memory import MemoryUse, Retrieval, memory_record
-from agents._policy import HybridRule, PolicyState, SearchSettings
+from agents._policy import HybridRule, PolicyState, SearchSettings, default_code_mode
 from agents._run import (
     PendingRun,
     RunRequest,
@@ -67,6 +67,7 @@ __all__ = [
     "begin_run",
     "build_graph",
     "check_trial",
+    "default_code_mode",
     "dump_trial",
     "execute_run",
     "holdout_rows",

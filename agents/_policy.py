@@ -94,6 +94,14 @@ class PolicyState(BaseModel):
     handover: str | None = None  # why BO runs alone (None while the LLM takes part)
 
 
+def default_code_mode(llm_name: str | None) -> CodeMode:
+    """What ``--code`` means when not given: ``auto``, but ``off`` with the embedded 0.5B
+    model (``local``). None of its 5 modules in six measured runs gave a scored trial, and the
+    code rounds made the search 1.2 times as long (``docs/benchmarks/code-rounds/``); a larger
+    model may write better ones."""
+    return "off" if llm_name == "local" else "auto"
+
+
 def initial_policy(has_llm: bool, *, plan_ahead: bool = True) -> PolicyState:
     if has_llm:
         return PolicyState(llm_active=True, next_round="bo" if plan_ahead else "llm")

@@ -108,7 +108,7 @@ class Chat:
         self._run(_task_from(request, data.strip(), target), table)
 
     def _run(self, task: TaskSpec, table: pd.DataFrame) -> None:
-        from agents import begin_run
+        from agents import SearchSettings, begin_run, default_code_mode
         from cli.console import RichObserver, print_summary
         from cli.main import executor_factory
 
@@ -118,7 +118,8 @@ class Chat:
                                 make_executor=executor_factory(task.n_workers,
                                                                self.settings.isolation),
                                 observer=observer, llm=self.llm, llm_name=self.llm_name,
-                                memory=self.memory)
+                                memory=self.memory,
+                                settings=SearchSettings(code=default_code_mode(self.llm_name)))
             self.console.print(_describe(pending.task))
             if self.ask("Go ahead? [Y/n] ").strip().lower() not in _YES:
                 pending.cancel()

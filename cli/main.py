@@ -91,10 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="final model: the best trial alone, not an ensemble of the best")
     run.add_argument("--isolation", choices=("auto", "bwrap", "process"), default=None,
                      help="sandbox: bubblewrap when present (auto), or require one")
-    run.add_argument("--code", choices=("auto", "on", "off"), default="auto",
+    run.add_argument("--code", choices=("auto", "on", "off"), default=None,
                      help="when the LLM writes a model as Python code (run in the sandbox): "
-                          "auto, once the best score stalls (default); on, in its second "
-                          "round; off, never")
+                          "auto, once the best score stalls; on, in its second round; off, "
+                          "never (default: auto; off with the embedded 0.5B model, whose "
+                          "modules have not paid for their time)")
 
     chat = sub.add_parser("chat", help="ask for a model in plain words, then ask about it")
     chat.add_argument("--llm", default=None, metavar="MODEL",
@@ -192,7 +193,7 @@ def _setup_logging(err: Console, debug: bool) -> None:
 
 def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
              err: Console) -> int:
-    from agents import SearchSettings, execute_run
+    from agents import SearchSettings, default_code_mode, execute_run
     from cli.console import RichObserver, print_summary
     from tools.io import load_table
 
@@ -237,7 +238,8 @@ def _cmd_run(args: argparse.Namespace, settings: Settings, console: Console,
         result = execute_run(task, table, run_dir=run_dir, make_executor=make_executor,
                              version=mlpilot_version(), observer=observer, llm=llm,
                              llm_name=llm_name, memory=memory,
-                             settings=SearchSettings(code=args.code))
+                             settings=SearchSettings(
+                                 code=args.code or default_code_mode(llm_name)))
     print_summary(console, result.record, str(run_dir))
     return EXIT_OK if result.record.status == "completed" else EXIT_FAILED
 

@@ -44,6 +44,7 @@ from agents import (
     ExecutorFactory,
     MemoryUse,
     SearchSettings,
+    default_code_mode,
     execute_run,
     prepare_data,
     read_trials,
@@ -237,6 +238,13 @@ def run_cell(task: BenchTask, method: Method, seed: int, *, settings: BenchSetti
                           run_dir=str(run_dir.relative_to(root)))
 
 
+def _settings(method: Method, llm_name: str) -> SearchSettings:
+    """The method's search settings; the full agent writes code as ``mlpilot run`` would."""
+    if not method.llm:
+        return method.settings
+    return method.settings.model_copy(update={"code": default_code_mode(llm_name)})
+
+
 def _catalog_cell(task: BenchTask, method: Method, spec: TaskSpec, table: pd.DataFrame,
                   run_dir: Path, root: Path, env: BenchEnv, started: datetime,
                   t0: float) -> CellResult:
@@ -256,7 +264,7 @@ def _catalog_cell(task: BenchTask, method: Method, spec: TaskSpec, table: pd.Dat
     record = execute_run(spec, table, run_dir=run_dir / "run", make_executor=env.make_executor,
                          version=env.version, llm=llm,
                          llm_name=env.llm_name if method.llm else "none", memory=memory,
-                         settings=method.settings).record
+                         settings=_settings(method, env.llm_name)).record
     dummy_cv = prepare_data(spec, table).check_context().dummy_cv_score
     trials = read_trials(run_dir / "run")
     return CellResult(

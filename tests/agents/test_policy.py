@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from agents._policy import HybridRule, after_round, initial_policy, llm_failed, round_size
+from agents._policy import (
+    HybridRule,
+    after_round,
+    default_code_mode,
+    initial_policy,
+    llm_failed,
+    round_size,
+)
 from schemas import TrialConfig, TrialResult
 
 RULE = HybridRule(llm_batch=3, bo_trials_per_cycle=2, max_invalid=2, patience=2, bo_round=2)
@@ -96,3 +103,9 @@ def test_a_broken_llm_hands_over_at_once() -> None:
     same = after_round(policy, RULE, kind="bo", n_valid_proposals=0, new_trials=[],
                        best_before=None, direction="maximize")
     assert same == policy
+
+
+def test_code_rounds_are_off_by_default_only_with_the_embedded_small_model() -> None:
+    assert default_code_mode("local") == "off"
+    for name in ("local-1.5b", "openai/gpt-4o-mini", "none", None):
+        assert default_code_mode(name) == "auto"

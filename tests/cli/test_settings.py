@@ -32,3 +32,27 @@ def test_a_run_opens_the_embedded_model_beside_its_workers(
     _open_llm("local", Settings(home=tmp_path), seed=0, workers=3)
     _open_llm("local", Settings(home=tmp_path, llm_threads=4), seed=0, workers=3)
     assert seen == [3, 1, 4]  # MLPILOT_LLM_THREADS wins over the default
+
+
+@pytest.mark.parametrize(("argv", "code"), [
+    (["--llm", "local"], "off"), (["--llm", "local", "--code", "auto"], "auto"),
+    (["--llm", "local-1.5b"], "auto"), (["--llm", "openai/gpt-4o-mini", "--code", "on"], "on")])
+def test_a_run_writes_code_by_default_except_with_the_embedded_small_model(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str], code: str) -> None:
+    import agents
+    from cli import main as cli_main
+    from schemas import ConfigError
+
+    seen: list[Any] = []
+
+    def fake_run(*args: Any, settings: Any, **kwargs: Any) -> None:
+        seen.append(settings)
+        raise ConfigError("stopped by the test")
+
+    monkeypatch.setattr(cli_main, "_open_llm", lambda *a, **k: None)
+    monkeypatch.setattr(agents, "execute_run", fake_run)
+    monkeypatch.setenv("MLPILOT_HOME", str(tmp_path / "home"))
+    argv = ["run", "bundled:iris", "--target", "species", "--no-memory",
+            "--out", str(tmp_path / "run"), *argv]
+    assert cli_main.main(argv) == 2
+    assert [s.code for s in seen] == [code]

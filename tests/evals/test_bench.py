@@ -209,3 +209,11 @@ def test_report_only_reports_the_finished_cells_and_runs_nothing(
     assert main(["bench", "smoke", "--out", str(tmp_path / "none"), "--report-only",
                  "--methods", "tpe"]) == 2
     assert not (tmp_path / "none").exists()
+
+
+def test_the_full_agent_writes_code_as_mlpilot_run_would() -> None:
+    from evals.bench import _settings
+
+    assert _settings(METHODS["mlpilot"], "local").code == "off"
+    assert _settings(METHODS["mlpilot"], "openai/gpt-4o-mini").code == "auto"
+    assert _settings(METHODS["gp"], "local") is METHODS["gp"].settings
