@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -123,8 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = "python -m evals.llm_threads " + " ".join(argv or sys.argv[1:])
         (args.out / "results.json").write_text(json.dumps(
             {"command": command, "started_at": started.isoformat(), "machine": machine_info(),
-             "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-             else os.cpu_count(), "dataset": args.dataset, "rows": rows}, indent=2) + "\n")
+             "dataset": args.dataset, "rows": rows}, indent=2) + "\n")
         (args.out / "results.md").write_text(
             f"```sh\n{command}\n```\n\n{table}\n", encoding="utf-8")
     return 0
