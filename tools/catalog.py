@@ -57,6 +57,8 @@ _CLS_TASKS: tuple[TaskType, ...] = ("binary", "multiclass")
 SVM_MAX_ROWS = 10_000  # kernel SVMs scale quadratically; Platt scaling fits five more
 KNN_MAX_ROWS = 100_000  # prediction cost grows with the training set
 _INVALID: Any = object()  # marks a value that fails its rule
+# parameters whose useful top grows with the table: top <= training rows // divisor
+_ROW_BOUND = {"min_samples_leaf": 4, "n_neighbors": 2}
 
 
 def _cat(*choices: ParamValue) -> CategoricalParam:
@@ -162,12 +164,37 @@ def _check_task_type(task_type: Any) -> None:
 
 
 def catalog(task_type: TaskType, *, n_rows: int | None = None) -> tuple[FamilySpace, ...]:
-    """The families usable for ``task_type``; with ``n_rows``, those too slow are left out."""
+    """The families usable for ``task_type``; with ``n_rows`` (the training rows), those too
+    slow are left out and the ranges that grow with the table fit it (``fit_rows``)."""
     _check_task_type(task_type)
     spaces = _spaces(task_type != "regression")
     if n_rows is None:
         return spaces
-    return tuple(s for s in spaces if s.max_rows is None or n_rows <= s.max_rows)
+    return tuple(fit_rows(s, n_rows) for s in spaces
+                 if s.max_rows is None or n_rows <= s.max_rows)
+
+
+def fit_rows(space: FamilySpace, n_rows: int) -> FamilySpace:
+    """``space`` with the top of each row-bound parameter lowered to what ``n_rows`` training
+    rows can use (``_ROW_BOUND``); the default is clamped with it. Unchanged on larger tables.
+
+    A leaf of more than a quarter of the rows leaves a tree almost nothing to split: on iris
+    (120 training rows, 96 per fold), hist_gb's ``min_samples_leaf`` above 48 cannot split at
+    all and predicts the class shares, and the catalog's range reached 200. k-NN cannot ask
+    for more neighbours than a fold has rows.
+    """
+    params, default = dict(space.params), dict(space.default)
+    for name, divisor in _ROW_BOUND.items():
+        param = params.get(name)
+        if not isinstance(param, IntParam):
+            continue
+        high = max(param.low + 1, min(param.high, n_rows // divisor))
+        if high < param.high:
+            params[name] = IntParam(low=param.low, high=high, log=param.log)
+            default[name] = min(int(default[name]), high)  # type: ignore[arg-type]
+    if params == space.params:
+        return space
+    return space.model_copy(update={"params": params, "default": default})
 
 
 def get_family(name: str, task_type: TaskType) -> FamilySpace:

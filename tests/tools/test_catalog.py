@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
-from schemas import TASK_TYPES, CategoricalParam, ConfigError, TaskType, TrialConfig
+from schemas import (
+    TASK_TYPES,
+    CategoricalParam,
+    ConfigError,
+    FamilySpace,
+    IntParam,
+    TaskType,
+    TrialConfig,
+)
 from tools.catalog import (
     FAMILY_NAMES,
     catalog,
@@ -159,3 +168,37 @@ def test_categorical_choices_keep_their_types() -> None:
 def test_validate_against_a_space_rejects_another_family() -> None:
     with pytest.raises(ConfigError, match=r"'family' parameter must be 'knn'; got 'random_forest'"):
         validate_against(_rf(), get_family("knn", "binary"))
+
+
+def _param(spaces: tuple[FamilySpace, ...], family: str, name: str) -> IntParam:
+    param = next(s for s in spaces if s.name == family).params[name]
+    assert isinstance(param, IntParam)
+    return param
+
+
+def test_row_bound_ranges_fit_a_small_table_and_leave_a_large_one_alone() -> None:
+    small = catalog("multiclass", n_rows=120)  # iris' training rows
+    assert _param(small, "hist_gb", "min_samples_leaf").high == 30
+    assert _param(small, "random_forest", "min_samples_leaf").high == 30
+    assert _param(small, "knn", "n_neighbors").high == 60
+    tiny = {s.name: s for s in catalog("binary", n_rows=10)}
+    assert tiny["hist_gb"].params["min_samples_leaf"] == IntParam(low=2, high=3, log=True)
+    assert tiny["hist_gb"].default["min_samples_leaf"] == 3  # the default of 20 is clamped
+    assert tiny["knn"].default["n_neighbors"] == 5
+    for space in tiny.values():  # every default is a valid point of its space
+        assert validate_against(default_config(space), space) == default_config(space)
+    assert catalog("regression", n_rows=10_000) == catalog("regression")
+
+
+def test_the_largest_leaf_left_on_iris_still_splits() -> None:
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = load_iris(return_X_y=True)
+    rows = np.random.default_rng(0).permutation(len(y))[:96]  # one CV fold's fit of 120 rows
+    leaf = _param(catalog("multiclass", n_rows=120), "hist_gb", "min_samples_leaf").high
+    model = HistGradientBoostingClassifier(min_samples_leaf=leaf, max_iter=20)
+    proba = model.fit(x[rows], y[rows]).predict_proba(x)
+    assert np.ptp(proba[:, 0]) > 0.5  # not the class shares for every row
+    stuck = HistGradientBoostingClassifier(min_samples_leaf=49, max_iter=20)
+    assert np.ptp(stuck.fit(x[rows], y[rows]).predict_proba(x)[:, 0]) < 1e-9
