@@ -121,7 +121,13 @@ def summarize(rows: list[dict[str, Any]]) -> str:
     lines.append(f"\nHoldout log loss with `{MAIN}` against `none`: better in {better}, level "
                  f"in {same}, worse in {worse} of {len(rows)} runs{sign}. Without a floor the "
                  f"costliest holdout row cost a median {np.median(worst) if worst else 0:.2f} "
-                 f"nats (largest {max(worst, default=0):.2f}).")
+                 f"nats (largest {max(worst, default=0):.2f}); in "
+                 f"{sum(w > 10 for w in worst)} runs one row cost more than 10 nats.")
+    if rows:
+        means = ", ".join(f"{n} {np.mean([r[f'holdout {n}'] for r in rows]):.4f}" for n in names)
+        change = np.median([r[f"holdout {n}"] - r["holdout none"] for r in rows for n in (MAIN,)])
+        lines.append(f"Mean holdout log loss over all {len(rows)} runs: {means}. Median change "
+                     f"of `{MAIN}` against `none`: {change:+.5f}.")
     return "\n".join(lines)
 
 
