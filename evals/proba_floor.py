@@ -36,7 +36,7 @@ import numpy as np
 from scipy.stats import binomtest
 
 from agents import holdout_rows
-from evals._replay import by_task, load_run, replay_main, tally
+from evals._replay import by_task, level, load_run, replay_main, tally
 from tools.ensemble import select_ensemble
 from tools.metrics import cv_fold_scores, score
 from tools.model import PROBABILITY_FLOOR, fit_final_model
@@ -95,8 +95,7 @@ def replay(run_dir: Path) -> dict[str, Any] | None:
     p_true = holdout[np.arange(len(y_hold)), np.asarray(y_hold, dtype=np.int64)]
     row["worst row none"] = float(np.max(-np.log(np.clip(p_true, 1e-15, 1.0))))
     row["floor better"] = row[f"holdout {MAIN}"] < row["holdout none"]
-    row["level"] = bool(np.isclose(row[f"holdout {MAIN}"], row["holdout none"], rtol=0,
-                                   atol=1e-12))
+    row["level"] = level(row[f"holdout {MAIN}"], row["holdout none"])
     return row
 
 
