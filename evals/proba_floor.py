@@ -42,7 +42,6 @@ from tools.metrics import cv_fold_scores, score
 from tools.model import PROBABILITY_FLOOR, fit_final_model
 from tools.pipeline import PROBA_FLOOR
 
-PROBABILITY_METRICS = ("log_loss",)
 # name -> (classifier floor toward the prior, final model's floor toward the uniform)
 FLOORS: dict[str, tuple[float, float]] = {
     "none": (0.0, 0.0),
@@ -63,7 +62,7 @@ def floored(proba: np.ndarray, prior: np.ndarray, name: str) -> np.ndarray:
 def replay(run_dir: Path) -> dict[str, Any] | None:
     """One run folder's final model under every floor; None unless it scores log loss."""
     run = load_run(run_dir)
-    if run.metric not in PROBABILITY_METRICS:
+    if run.metric != "log_loss":
         return None
     p = run.prepared
     choice = select_ensemble(run.trials, metric=run.metric, direction=run.direction,
@@ -79,6 +78,7 @@ def replay(run_dir: Path) -> dict[str, Any] | None:
     X_raw, y_hold = holdout_rows(p)
     Xt = model.prep.transform(X_raw)
     n_classes = len(p.data.classes or ())
+    # the members' weighted average by hand: ``predict_raw`` would add the uniform floor
     holdout = np.zeros((len(Xt), n_classes))
     for pipe, weight in zip(model.pipelines, model.weights, strict=True):
         holdout += weight * np.asarray(pipe.predict_proba(Xt), dtype=np.float64)
