@@ -50,15 +50,22 @@ class ReplayedRun:
     def refit_score(self, members: Sequence[TrialResult],
                     weights: Sequence[float]) -> tuple[float, float]:
         """``members`` refitted on all training rows, as a run does: holdout score, seconds."""
-        p = self.prepared
         started = time.monotonic()
+        pred = self.refit_predict(members, weights)
+        return self.holdout_score(pred), time.monotonic() - started
+
+    def refit_predict(self, members: Sequence[TrialResult],
+                      weights: Sequence[float]) -> np.ndarray:
+        """``members`` refitted on all training rows, as a run does: holdout predictions."""
+        p = self.prepared
         model = fit_final_model(self.pipelines(members), weights, p.prep, p.X_train,
                                 p.train.y, task_type=self.task_type, target=p.task.target,
                                 classes=p.data.classes, mlpilot_version="eval")
-        X_raw, y_hold = holdout_rows(p)
-        pred = model.predict_raw(X_raw)
-        return (score(self.metric, y_hold, pred, n_classes=p.n_classes),
-                time.monotonic() - started)
+        return model.predict_raw(holdout_rows(self.prepared)[0])
+
+    def holdout_score(self, pred: np.ndarray) -> float:
+        p = self.prepared
+        return score(self.metric, holdout_rows(p)[1], pred, n_classes=p.n_classes)
 
 
 def load_run(run_dir: Path) -> ReplayedRun:
