@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli.main import main as cli_main
 from evals import ensemble_pool
+from tests.evals._runs import bundled_run
 
 
 def test_an_ensemble_prediction_is_the_weighted_average_of_its_members() -> None:
@@ -33,9 +33,7 @@ def test_the_same_picks_are_level_whatever_the_scores() -> None:
 def test_a_real_run_is_replayed_and_main_pool_reproduces_its_holdout(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
-    assert cli_main(["run", "bundled:wine", "--target", "cultivar", "--trials", "12",
-                     "--llm", "none", "--no-memory", "--out", str(runs / "wine-s0")]) == 0
-    recorded = json.loads((runs / "wine-s0" / "run.json").read_text())
+    recorded = bundled_run(runs / "wine-s0", "wine", "cultivar", trials=12)
     capsys.readouterr()
     out = tmp_path / "rows.jsonl"
     assert ensemble_pool.main([str(runs), "--out", str(out)]) == 0

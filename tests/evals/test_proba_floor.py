@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli.main import main as cli_main
 from evals import proba_floor
+from tests.evals._runs import bundled_run
 
 
 def test_each_floor_keeps_a_distribution_and_bounds_the_worst_row() -> None:
@@ -29,11 +29,8 @@ def test_each_floor_keeps_a_distribution_and_bounds_the_worst_row() -> None:
 def test_a_log_loss_run_is_replayed_under_every_floor(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     runs = tmp_path / "runs"
-    assert cli_main(["run", "bundled:iris", "--target", "species", "--trials", "6",
-                     "--llm", "none", "--no-memory", "--out", str(runs / "iris-s0")]) == 0
-    assert cli_main(["run", "bundled:diabetes", "--target", "progression", "--trials", "2",
-                     "--llm", "none", "--no-memory", "--out", str(runs / "diabetes-s0")]) == 0
-    recorded = json.loads((runs / "iris-s0" / "run.json").read_text())["holdout_score"]
+    recorded = bundled_run(runs / "iris-s0", "iris", "species", trials=6)["holdout_score"]
+    bundled_run(runs / "diabetes-s0", "diabetes", "progression", trials=2)
     capsys.readouterr()
     out = tmp_path / "rows.jsonl"
     assert proba_floor.main([str(runs), "--out", str(out)]) == 0
