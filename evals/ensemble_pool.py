@@ -31,7 +31,7 @@ from evals._replay import by_task, level, load_run, replay_main
 from tools.ensemble import EnsembleChoice, select_ensemble
 from tools.metrics import is_better
 
-POOLS = {"best": (1, 50), "pool 10": (10, 5), "pool 50": (50, 5)}  # (candidates, members)
+POOLS = {"best": (1, 1), "pool 10": (10, 5), "pool 50": (50, 5)}  # (candidates, members)
 MAIN = "pool 50"
 PEERS = ("pool 10", "best")
 
