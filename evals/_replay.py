@@ -11,10 +11,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from agents import Prepared, holdout_rows, prepare_data, read_request, read_trials
 from agents._search import resolved
@@ -61,11 +63,14 @@ class ReplayedRun:
         model = fit_final_model(self.pipelines(members), weights, p.prep, p.X_train,
                                 p.train.y, task_type=self.task_type, target=p.task.target,
                                 classes=p.data.classes, mlpilot_version="eval")
-        return model.predict_raw(holdout_rows(self.prepared)[0])
+        return model.predict_raw(self._holdout[0])
 
     def holdout_score(self, pred: np.ndarray) -> float:
-        p = self.prepared
-        return score(self.metric, holdout_rows(p)[1], pred, n_classes=p.n_classes)
+        return score(self.metric, self._holdout[1], pred, n_classes=self.prepared.n_classes)
+
+    @cached_property
+    def _holdout(self) -> tuple[pd.DataFrame, np.ndarray]:
+        return holdout_rows(self.prepared)
 
 
 def load_run(run_dir: Path) -> ReplayedRun:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from schemas import TrialConfig, TrialResult
-from tools.ensemble import select_ensemble
+from tools.ensemble import EnsembleChoice, select_ensemble
 from tools.metrics import cv_fold_scores
 
 _RNG = np.random.default_rng(3)
@@ -34,7 +34,7 @@ def _trial(tmp_path: Path, trial_id: int, pred: np.ndarray, *, alpha: float | No
                        predictions_path=path, cv_score=_cv(pred) if status == "ok" else None)
 
 
-def _select(trials: list[TrialResult], **kwargs: int):  # type: ignore[no-untyped-def]
+def _select(trials: list[TrialResult], **kwargs: int) -> EnsembleChoice | None:
     return select_ensemble(trials, metric="rmse", direction="minimize", y=_Y, folds=_FOLDS,
                            n_classes=None, **kwargs)
 
